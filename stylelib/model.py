@@ -1,0 +1,272 @@
+"""The VGG19 network: weights resolution, preprocessing and the multi-layer feature extractor.
+
+Introduced in notebook 02.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._tf import tf
+from .errors import LayerError, WeightsError
+
+#: Environment variable read when ``weights=None``: "imagenet", "random" or a path to a weights file.
+WEIGHTS_ENV = "STYLELIB_VGG19_WEIGHTS"
+
+#: Seed of the untrained ("random") weights, so that every run and every machine gets the same net.
+RANDOM_WEIGHTS_SEED = 0
+
+#: Per-channel means subtracted by VGG19's "caffe" preprocessing, in BGR order, on the 0-255 scale.
+VGG_MEAN_BGR = (103.939, 116.779, 123.68)
+
+#: The content layer of the TensorFlow tutorial, and of this series unless stated otherwise.
+DEFAULT_CONTENT_LAYERS = ("block5_conv2",)
+#: The style layers of Gatys et al. (relu1_1 ... relu5_1), as Keras names them.
+DEFAULT_STYLE_LAYERS = tuple(f"block{i}_conv1" for i in range(1, 6))
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Which VGG19 weights are in use, and where the choice came from.
+
+    Attributes:
+        spec: "imagenet", "random", or the absolute path of a weights file.
+        trained: False only for "random" (untrained) weights.
+        origin: "argument", "environment" (``STYLELIB_VGG19_WEIGHTS``) or "default".
+    """
+
+    spec: str
+    trained: bool
+    origin: str
+
+    def __str__(self) -> str:
+        where = {
+            "argument": "passed as an argument",
+            "environment": f"from the environment variable {WEIGHTS_ENV}",
+            "default": "the default",
+        }[self.origin]
+        if self.spec == "random":
+            return (
+                f"VGG19 weights: RANDOM (untrained, seed {RANDOM_WEIGHTS_SEED}), {where}. Images "
+                "and numbers made with them show the mechanics of the method, NOT what the "
+                "ImageNet-trained network produces."
+            )
+        if self.spec == "imagenet":
+            return f"VGG19 weights: ImageNet (trained, Keras download cache), {where}."
+        return f"VGG19 weights: file {self.spec} (assumed trained), {where}."
+
+
+def resolve_weights(weights: str | os.PathLike | None = None) -> WeightsInfo:
+    """Decide which weights ``weights`` means, without loading anything.
+
+    ``None`` means ``$STYLELIB_VGG19_WEIGHTS`` if set, else "imagenet". A path must exist.
+    Raises WeightsError for a missing file or an unknown word. Introduced in notebook 02.
+    """
+    origin = "argument"
+    if weights is None:
+        env = os.environ.get(WEIGHTS_ENV, "").strip()
+        weights, origin = (env, "environment") if env else ("imagenet", "default")
+    if isinstance(weights, str) and weights.lower() in ("imagenet", "random"):
+        spec = weights.lower()
+        return WeightsInfo(spec=spec, trained=spec != "random", origin=origin)
+    path = Path(weights).expanduser()
+    source = f"{WEIGHTS_ENV}={weights}" if origin == "environment" else f"weights={weights!r}"
+    if not path.exists():
+        raise WeightsError(
+            f"{source}: no such weights file. Use 'imagenet', 'random', or the path of a Keras "
+            "VGG19 weights file (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5)."
+        )
+    if path.is_dir():
+        raise WeightsError(f"{source}: is a directory, not a weights file")
+    return WeightsInfo(spec=str(path.resolve()), trained=True, origin=origin)
+
+
+def weights_in_use(weights: str | os.PathLike | None = None) -> WeightsInfo:
+    """The weights a call with ``weights`` would use; print it to tell readers. See resolve_weights."""
+    return resolve_weights(weights)
+
+
+def _random_weights(model: tf.keras.Model, seed: int) -> None:
+    """He-normal kernels and zero biases from a seeded NumPy generator (same on every machine)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.Conv2D):
+            kernel, bias = layer.get_weights()
+            fan_in = kernel.shape[0] * kernel.shape[1] * kernel.shape[2]
+            std = np.sqrt(2.0 / fan_in)
+            new_kernel = rng.standard_normal(kernel.shape, dtype=np.float32) * np.float32(std)
+            layer.set_weights([new_kernel, np.zeros_like(bias)])
+
+
+_MODEL_CACHE: dict[str, tf.keras.Model] = {}
+
+
+def _build(info: WeightsInfo) -> tf.keras.Model:
+    vgg19 = tf.keras.applications.VGG19
+    if info.spec == "random":
+        model = vgg19(include_top=False, weights=None)
+        _random_weights(model, RANDOM_WEIGHTS_SEED)
+        return model
+    if info.spec == "imagenet":
+        try:
+            return vgg19(include_top=False, weights="imagenet")
+        except Exception as exc:  # Keras raises a bare Exception for "URL fetch failure"
+            raise WeightsError(
+                "ImageNet VGG19 weights are not available: Keras could not download them and "
+                f"none are cached in ~/.keras/models/ ({str(exc).splitlines()[0][:200]}). Fix it by "
+                "one of: connect to the internet once (Keras caches the file); set "
+                f"{WEIGHTS_ENV}=/path/to/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 (or pass "
+                "weights=that path); or use weights='random' for an untrained network (offline "
+                "tests; results do not show the real method)."
+            ) from None
+    model = vgg19(include_top=False, weights=None)
+    try:
+        model.load_weights(info.spec)
+    except Exception as exc:
+        raise WeightsError(
+            f"weights file '{info.spec}' could not be loaded into VGG19 without its classifier "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}). "
+            "Expected the Keras file vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 or one "
+            "written by save_weights() of stylelib.load_vgg19()."
+        ) from None
+    return model
+
+
+def load_vgg19(weights: str | os.PathLike | None = None) -> tf.keras.Model:
+    """The Keras VGG19 without its classifier, frozen (``trainable=False``).
+
+    Args:
+        weights: "imagenet" (downloaded and cached by Keras), a path to a local weights file, or
+            "random" (untrained, seeded: the same network everywhere). ``None`` means the
+            environment variable ``STYLELIB_VGG19_WEIGHTS`` if set, else "imagenet".
+
+    The model takes BGR mean-subtracted input of any size, [B, H, W, 3]. It is built once per
+    weights choice and then shared. Never falls back to other weights: raises WeightsError with
+    what to do. Introduced in notebook 02.
+    """
+    info = resolve_weights(weights)
+    model = _MODEL_CACHE.get(info.spec)
+    if model is None:
+        model = _build(info)
+        model.trainable = False
+        _MODEL_CACHE[info.spec] = model
+    return model
+
+
+def vgg_preprocess(image: tf.Tensor) -> tf.Tensor:
+    """float [B, H, W, 3] RGB in [0, 1] -> VGG19 input: BGR, 0-255 scale, ImageNet mean removed.
+
+    This is ``tf.keras.applications.vgg19.preprocess_input(image * 255)`` ("caffe" mode).
+    Introduced in notebook 01.
+    """
+    return tf.keras.applications.vgg19.preprocess_input(tf.cast(image, tf.float32) * 255.0)
+
+
+def vgg_deprocess(x: tf.Tensor) -> tf.Tensor:
+    """The exact inverse of vgg_preprocess: BGR mean-subtracted 0-255 -> RGB in [0, 1] (unclipped).
+
+    Introduced in notebook 01.
+    """
+    rgb = (x + tf.constant(VGG_MEAN_BGR, dtype=x.dtype))[..., ::-1]
+    return rgb / 255.0
+
+
+def vgg19_layer_names(weights: str | os.PathLike | None = "random") -> list[str]:
+    """Names of VGG19's convolution and pooling layers, input to output. Introduced in notebook 02."""
+    return [layer.name for layer in load_vgg19(weights).layers[1:]]
+
+
+def vgg19_layer_table(height: int = 224, width: int = 224) -> list[dict]:
+    """One row per VGG19 layer: name, kind, output shape [H, W, C], receptive field and stride.
+
+    The receptive field is the side of the input square (in pixels) that one output position sees.
+    Pure arithmetic on the architecture (3x3 convolutions with stride 1, 2x2 pooling with stride 2);
+    no weights are needed. Introduced in notebook 02.
+    """
+    rows = []
+    h, w, receptive, jump = height, width, 1, 1
+    channels = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+    convs = {1: 2, 2: 2, 3: 4, 4: 4, 5: 4}
+    for block in range(1, 6):
+        for i in range(1, convs[block] + 1):
+            receptive += 2 * jump
+            rows.append(
+                dict(
+                    name=f"block{block}_conv{i}",
+                    kind="conv 3x3 + ReLU",
+                    shape=(h, w, channels[block]),
+                    receptive_field=receptive,
+                    stride=jump,
+                )
+            )
+        receptive += jump
+        jump *= 2
+        h, w = h // 2, w // 2
+        rows.append(
+            dict(
+                name=f"block{block}_pool",
+                kind="max pool 2x2",
+                shape=(h, w, channels[block]),
+                receptive_field=receptive,
+                stride=jump,
+            )
+        )
+    return rows
+
+
+@dataclass
+class Features:
+    """Feature maps by layer name: ``content[name]`` and ``style[name]``, each float32 [B, h, w, C]."""
+
+    content: dict[str, tf.Tensor]
+    style: dict[str, tf.Tensor]
+
+
+class FeatureExtractor:
+    """VGG19 cut at the chosen layers, returning their raw (post-ReLU) feature maps.
+
+    Args:
+        content_layers: Keras layer names, e.g. ("block5_conv2",).
+        style_layers: Keras layer names, e.g. ("block1_conv1", ..., "block5_conv1").
+        weights: as for load_vgg19.
+
+    Calling it on float32 [B, H, W, 3] RGB in [0, 1] applies vgg_preprocess and returns Features.
+    Only the layers up to the deepest one requested are computed. Introduced in notebook 02.
+    """
+
+    def __init__(
+        self,
+        content_layers=DEFAULT_CONTENT_LAYERS,
+        style_layers=DEFAULT_STYLE_LAYERS,
+        weights: str | os.PathLike | None = None,
+    ):
+        if isinstance(content_layers, str) or isinstance(style_layers, str):
+            raise LayerError("content_layers and style_layers must be sequences of layer names")
+        self.content_layers = tuple(content_layers)
+        self.style_layers = tuple(style_layers)
+        self.weights = resolve_weights(weights)
+        vgg = load_vgg19(self.weights.spec)
+        valid = [layer.name for layer in vgg.layers[1:]]
+        for name in self.content_layers + self.style_layers:
+            if name not in valid:
+                raise LayerError(
+                    f"unknown VGG19 layer {name!r}; valid names are: " + ", ".join(valid)
+                )
+        self._names = list(dict.fromkeys(self.content_layers + self.style_layers))
+        outputs = [vgg.get_layer(name).output for name in self._names]
+        self.model = tf.keras.Model(vgg.input, outputs)
+        self.model.trainable = False
+
+    def __call__(self, image: tf.Tensor) -> Features:
+        maps = self.model(vgg_preprocess(image), training=False)
+        if not isinstance(maps, (list, tuple)):
+            maps = [maps]
+        by_name = dict(zip(self._names, maps, strict=True))
+        return Features(
+            content={n: by_name[n] for n in self.content_layers},
+            style={n: by_name[n] for n in self.style_layers},
+        )

@@ -1,0 +1,135 @@
+"""Weights resolution, preprocessing and the feature extractor, with untrained weights only."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import stylelib
+from stylelib import model as model_module
+
+
+def test_random_weights_are_seeded_and_the_model_is_frozen():
+    vgg = stylelib.load_vgg19("random")
+    assert vgg.trainable is False and not vgg.trainable_weights
+    fresh = model_module._build(stylelib.resolve_weights("random"))  # built anew, not cached
+    for a, b in zip(vgg.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    kernel = vgg.get_layer("block1_conv1").get_weights()[0]
+    assert 0.1 < kernel.std() < 0.4  # He-normal: sqrt(2 / 27) = 0.27, not all zeros or ones
+
+
+def test_resolution_order_and_descriptions(monkeypatch, tmp_path):
+    assert stylelib.resolve_weights().spec == "imagenet"
+    assert stylelib.resolve_weights().origin == "default"
+    monkeypatch.setenv(stylelib.WEIGHTS_ENV, "random")
+    info = stylelib.weights_in_use()
+    assert (info.spec, info.trained, info.origin) == ("random", False, "environment")
+    assert "untrained" in str(info) and "NOT" in str(info)
+    assert stylelib.resolve_weights("imagenet").origin == "argument"
+    with pytest.raises(stylelib.WeightsError, match="no such weights file"):
+        stylelib.resolve_weights(tmp_path / "missing.h5")
+    monkeypatch.setenv(stylelib.WEIGHTS_ENV, str(tmp_path / "gone.h5"))
+    with pytest.raises(stylelib.WeightsError, match=stylelib.WEIGHTS_ENV):
+        stylelib.resolve_weights()
+
+
+def test_imagenet_offline_raises_a_clear_weights_error(monkeypatch, tmp_path):
+    """No network and an empty Keras cache: a WeightsError that says what to do."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(model_module, "_MODEL_CACHE", {})
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable (simulated by the test)")
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    monkeypatch.setattr(socket.socket, "connect", offline)
+    with pytest.raises(stylelib.WeightsError) as info:
+        stylelib.load_vgg19("imagenet")
+    message = str(info.value)
+    for hint in ("STYLELIB_VGG19_WEIGHTS", "random", "internet"):
+        assert hint in message
+
+
+def test_local_weights_file_round_trip_and_bad_file(tmp_path):
+    path = tmp_path / "vgg19_random.weights.h5"
+    stylelib.load_vgg19("random").save_weights(path)
+    loaded = stylelib.load_vgg19(path)
+    assert loaded is not stylelib.load_vgg19("random")
+    np.testing.assert_array_equal(
+        loaded.get_layer("block3_conv2").get_weights()[0],
+        stylelib.load_vgg19("random").get_layer("block3_conv2").get_weights()[0],
+    )
+    assert stylelib.weights_in_use(path).trained  # a file is assumed to be trained weights
+    junk = tmp_path / "junk.weights.h5"
+    junk.write_bytes(b"not hdf5")
+    with pytest.raises(stylelib.WeightsError, match="junk.weights.h5"):
+        stylelib.load_vgg19(junk)
+
+
+def test_preprocessing_is_caffe_style_and_deprocess_inverts_it():
+    rgb = tf.constant(np.random.default_rng(0).random((1, 4, 5, 3)), dtype=tf.float32)
+    x = stylelib.vgg_preprocess(rgb).numpy()
+    manual = rgb.numpy()[..., ::-1] * 255.0 - np.array([103.939, 116.779, 123.68])
+    np.testing.assert_allclose(x, manual, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        stylelib.vgg_deprocess(tf.constant(x)).numpy(), rgb.numpy(), atol=1e-6
+    )
+
+
+def test_extractor_layers_shapes_and_values(content_image):
+    extractor = stylelib.FeatureExtractor(
+        ["block4_conv2"], list(stylelib.DEFAULT_STYLE_LAYERS), weights="random"
+    )
+    features = extractor(content_image)
+    assert list(features.content) == ["block4_conv2"]
+    assert list(features.style) == [f"block{i}_conv1" for i in range(1, 6)]
+    h, w = content_image.shape[1:3]  # 48 x 64
+    expected = {
+        "block1_conv1": (h, w, 64),
+        "block2_conv1": (h // 2, w // 2, 128),
+        "block3_conv1": (h // 4, w // 4, 256),
+        "block4_conv1": (h // 8, w // 8, 512),
+        "block5_conv1": (h // 16, w // 16, 512),
+    }
+    for name, shape in expected.items():
+        assert tuple(features.style[name].shape) == (1, *shape)
+    assert tuple(features.content["block4_conv2"].shape) == (1, h // 8, w // 8, 512)
+    # The extractor's block1_conv1 equals the full network's, fed with VGG preprocessing.
+    vgg = stylelib.load_vgg19("random")
+    probe = tf.keras.Model(vgg.input, vgg.get_layer("block1_conv1").output)
+    np.testing.assert_allclose(
+        features.style["block1_conv1"].numpy(),
+        probe(stylelib.vgg_preprocess(content_image)).numpy(),
+        rtol=1e-5,
+        atol=1e-4,
+    )
+    assert float(tf.reduce_min(features.style["block1_conv1"])) >= 0.0  # post-ReLU
+
+
+def test_extractor_computes_only_needed_layers():
+    extractor = stylelib.FeatureExtractor(["block2_conv2"], ["block1_conv1"], weights="random")
+    names = [layer.name for layer in extractor.model.layers]
+    assert "block2_conv2" in names and "block3_conv1" not in names
+
+
+def test_unknown_layer_lists_the_valid_names():
+    with pytest.raises(stylelib.LayerError) as info:
+        stylelib.FeatureExtractor(["block5_conv9"], ["block1_conv1"], weights="random")
+    assert "block5_conv9" in str(info.value) and "block4_conv2" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_layer_table_receptive_fields():
+    rows = {row["name"]: row for row in stylelib.vgg19_layer_table(224, 224)}
+    assert len(rows) == 21
+    assert rows["block1_conv1"]["receptive_field"] == 3
+    assert rows["block1_conv2"]["receptive_field"] == 5
+    assert rows["block1_pool"]["receptive_field"] == 6
+    assert rows["block2_conv1"]["receptive_field"] == 10
+    assert rows["block5_pool"]["shape"] == (7, 7, 512)
+    assert rows["block5_conv4"]["receptive_field"] == 252
+    assert [r for r in rows] == stylelib.vgg19_layer_names("random")
