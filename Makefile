@@ -24,8 +24,8 @@ lab: $(STAMP)
 	cd notebooks && ../$(BIN)/jupyter lab
 
 lint: $(STAMP)
-	$(BIN)/ruff check stylelib tests notebooks benchmarks tools
-	$(BIN)/ruff format --check stylelib tests notebooks benchmarks tools
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: lint
 	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests notebooks \
