@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # The test command's visible switches: untrained weights (no internet here) and the fast mode.
-TEST_ENV := STYLELIB_VGG19_WEIGHTS=random STYLELIB_FAST=1 MPLBACKEND=Agg
+TEST_ENV := STYLELIB_VGG19_WEIGHTS=random STYLELIB_FAST=1
 
 .PHONY: lab test lint unit notebooks bench nav strip clean
 

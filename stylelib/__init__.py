@@ -3,6 +3,7 @@
 Images are float32 ``tf.Tensor`` of shape [1, H, W, 3] with values in [0, 1] unless stated otherwise.
 """
 
+from . import display, notebook, samples
 from .errors import ImageError, LayerError, NonFiniteLossError, StylelibError, WeightsError
 from .images import MAX_PIXELS, MIN_SIDE, load_image, save_image, to_rgb, to_uint8
 from .losses import (
@@ -40,10 +41,14 @@ from .optimize import (
     make_preset,
     stylize,
 )
+from .samples import SAMPLES, sample_image
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "display",
+    "notebook",
+    "samples",
     "DEFAULT_CONTENT_LAYERS",
     "DEFAULT_STYLE_LAYERS",
     "FeatureExtractor",
@@ -54,6 +59,7 @@ __all__ = [
     "MIN_SIDE",
     "NonFiniteLossError",
     "PRESETS",
+    "SAMPLES",
     "Preset",
     "StepRecord",
     "StyleObjective",
@@ -72,6 +78,7 @@ __all__ = [
     "mean_content_loss",
     "mean_gram_distance",
     "resolve_weights",
+    "sample_image",
     "save_image",
     "style_layer_loss",
     "style_loss",
