@@ -170,7 +170,9 @@ def problems() -> list[str]:
             if cell.cell_type != "code":
                 continue
             if not install_line_ok(cell.source):
-                found.append(f"{name} cell {i}: install URL differs from pyproject (run `make nav`)")
+                found.append(
+                    f"{name} cell {i}: install URL differs from pyproject (run `make nav`)"
+                )
             if is_checked(cell):
                 if not cell.outputs or cell.execution_count is None:
                     found.append(f"{name} cell {i}: NBVAL_CHECK_OUTPUT cell has no stored output")
