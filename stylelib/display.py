@@ -44,13 +44,14 @@ def show_images(
 def feature_grid(features, n: int = 16, ncols: int = 8) -> np.ndarray:
     """Tile the first ``n`` channels of features [1, h, w, C] into one array in [0, 1].
 
-    Each channel is scaled by its own maximum, so weak channels stay visible (0 = black).
+    Each channel is scaled by its own maximum, so weak channels stay visible (0 = black); the
+    one-pixel gaps between tiles are NaN, which Matplotlib leaves blank.
     Introduced in notebook 02.
     """
     maps = np.asarray(features)[0][..., :n]
     h, w, c = maps.shape
     nrows = -(-c // ncols)
-    grid = np.ones((nrows * (h + 1) - 1, ncols * (w + 1) - 1), dtype=np.float32)
+    grid = np.full((nrows * (h + 1) - 1, ncols * (w + 1) - 1), np.nan, dtype=np.float32)
     for k in range(c):
         peak = maps[..., k].max()
         tile = maps[..., k] / peak if peak > 0 else maps[..., k]
