@@ -23,6 +23,7 @@ from .model import (
     FeatureExtractor,
     Features,
     WeightsInfo,
+    gpu_available,
     load_vgg19,
     resolve_weights,
     vgg19_layer_names,
@@ -31,16 +32,8 @@ from .model import (
     vgg_preprocess,
     weights_in_use,
 )
-from .optimize import (
-    PRESETS,
-    Preset,
-    StepRecord,
-    StyleObjective,
-    StylizeResult,
-    initial_image,
-    make_preset,
-    stylize,
-)
+from .objective import LBFGS_STEPS, OPTIMIZERS, PRESETS, Preset, StyleObjective, make_preset
+from .optimize import StepRecord, StylizeResult, initial_image, scale_sizes, stylize
 from .samples import SAMPLES, sample_image
 
 __version__ = "0.1.0"
@@ -54,10 +47,12 @@ __all__ = [
     "FeatureExtractor",
     "Features",
     "ImageError",
+    "LBFGS_STEPS",
     "LayerError",
     "MAX_PIXELS",
     "MIN_SIDE",
     "NonFiniteLossError",
+    "OPTIMIZERS",
     "PRESETS",
     "SAMPLES",
     "Preset",
@@ -69,6 +64,7 @@ __all__ = [
     "WeightsError",
     "WeightsInfo",
     "content_loss",
+    "gpu_available",
     "gram_matrix",
     "gram_style_distance",
     "initial_image",
@@ -79,6 +75,7 @@ __all__ = [
     "mean_gram_distance",
     "resolve_weights",
     "sample_image",
+    "scale_sizes",
     "save_image",
     "style_layer_loss",
     "style_loss",

@@ -27,6 +27,10 @@ def _import_tensorflow_quietly():
         saved = None
     try:
         import tensorflow as tf
+
+        # Probing devices loads the CUDA runtime, which logs "failed call to cuInit" on machines
+        # without a GPU; do it now, while stderr is hidden, rather than at the first model build.
+        tf.config.list_physical_devices()
     finally:
         if saved is not None:
             os.dup2(saved, 2)

@@ -38,7 +38,7 @@ def _non_negative_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to document the command in the README)."""
-    from .optimize import INITS, OPTIMIZERS, PRESETS
+    from .objective import INITS, OPTIMIZERS, PRESETS
 
     parser = argparse.ArgumentParser(
         prog="stylelib",

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from ._tf import tf
 
 GRAM_NORMALIZATIONS = ("none", "locations", "elements")
-TV_KINDS = ("absolute", "squared")
+TV_KINDS = ("absolute", "squared", "smooth")
 
 
 def _check_features(features: tf.Tensor, name: str = "features") -> None:
@@ -110,7 +110,9 @@ def mean_gram_distance(gram: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.square(gram - target_gram))
 
 
-def total_variation_loss(image: tf.Tensor, kind: str = "absolute") -> tf.Tensor:
+def total_variation_loss(
+    image: tf.Tensor, kind: str = "absolute", epsilon: float = 0.01
+) -> tf.Tensor:
     """Total variation: how much neighbouring pixels differ, summed over the batch.
 
     Args:
@@ -118,8 +120,11 @@ def total_variation_loss(image: tf.Tensor, kind: str = "absolute") -> tf.Tensor:
         kind: "absolute" is Σ |x[i+1,j] − x[i,j]| + Σ |x[i,j+1] − x[i,j]| (anisotropic), the same
             number as ``tf.image.total_variation`` summed over the batch; this is what the TensorFlow
             tutorial uses, although its text describes squares. "squared" is the same sum of squared
-            differences: smooth, so L-BFGS handles it well.
-    Introduced in notebook 05.
+            differences. "smooth" is Σ (sqrt(d² + ε²) − ε) over the same differences d (the
+            Charbonnier form): within ε·(number of differences) of "absolute" and below it, but
+            differentiable everywhere, so L-BFGS can handle it.
+        epsilon: ε of the "smooth" kind, on the [0, 1] pixel scale.
+    Introduced in notebook 05; "smooth" in notebook 07.
     """
     if kind not in TV_KINDS:
         raise ValueError(f"kind must be one of {TV_KINDS}, got {kind!r}")
@@ -127,4 +132,12 @@ def total_variation_loss(image: tf.Tensor, kind: str = "absolute") -> tf.Tensor:
     right = image[:, :, 1:, :] - image[:, :, :-1, :]
     if kind == "absolute":
         return tf.reduce_sum(tf.abs(down)) + tf.reduce_sum(tf.abs(right))
-    return tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right))
+    if kind == "squared":
+        return tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right))
+    if isinstance(epsilon, (int, float)) and not epsilon > 0:
+        raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
+
+    def charbonnier(d):
+        return tf.reduce_sum(tf.sqrt(tf.square(d) + epsilon**2) - epsilon)
+
+    return charbonnier(down) + charbonnier(right)

@@ -91,14 +91,15 @@ def weights_in_use(weights: str | os.PathLike | None = None) -> WeightsInfo:
 
 
 def _random_weights(model: tf.keras.Model, seed: int) -> None:
-    """He-normal kernels and zero biases from a seeded NumPy generator (same on every machine)."""
+    """Keras' default initialisation of VGG19 (Glorot-uniform kernels, zero biases), drawn from a
+    seeded NumPy generator so that every machine and TensorFlow version gets the same network."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, tf.keras.layers.Conv2D):
             kernel, bias = layer.get_weights()
-            fan_in = kernel.shape[0] * kernel.shape[1] * kernel.shape[2]
-            std = np.sqrt(2.0 / fan_in)
-            new_kernel = rng.standard_normal(kernel.shape, dtype=np.float32) * np.float32(std)
+            kh, kw, c_in, c_out = kernel.shape
+            limit = np.sqrt(6.0 / (kh * kw * c_in + kh * kw * c_out))
+            new_kernel = rng.uniform(-limit, limit, kernel.shape).astype(np.float32)
             layer.set_weights([new_kernel, np.zeros_like(bias)])
 
 
@@ -155,6 +156,24 @@ def load_vgg19(weights: str | os.PathLike | None = None) -> tf.keras.Model:
         model.trainable = False
         _MODEL_CACHE[info.spec] = model
     return model
+
+
+def gpu_available() -> bool:
+    """True when TensorFlow sees a GPU (mixed precision is used only there)."""
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _float16_copy(model: tf.keras.Model) -> tf.keras.Model:
+    """The same VGG19 with float16 computation and float32 weights (Keras "mixed_float16")."""
+    policy = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        copy = tf.keras.applications.VGG19(include_top=False, weights=None)
+    finally:
+        tf.keras.mixed_precision.set_global_policy(policy)
+    copy.set_weights(model.get_weights())
+    copy.trainable = False
+    return copy
 
 
 def vgg_preprocess(image: tf.Tensor) -> tf.Tensor:
@@ -233,6 +252,8 @@ class FeatureExtractor:
         content_layers: Keras layer names, e.g. ("block5_conv2",).
         style_layers: Keras layer names, e.g. ("block1_conv1", ..., "block5_conv1").
         weights: as for load_vgg19.
+        precision: "float32", or "mixed_float16" (float16 convolutions with float32 weights: fast
+            on GPUs, slow on CPUs). Feature maps are returned as float32 either way.
 
     Calling it on float32 [B, H, W, 3] RGB in [0, 1] applies vgg_preprocess and returns Features.
     Only the layers up to the deepest one requested are computed. Introduced in notebook 02.
@@ -243,13 +264,19 @@ class FeatureExtractor:
         content_layers=DEFAULT_CONTENT_LAYERS,
         style_layers=DEFAULT_STYLE_LAYERS,
         weights: str | os.PathLike | None = None,
+        precision: str = "float32",
     ):
+        if precision not in ("float32", "mixed_float16"):
+            raise ValueError(f"precision must be 'float32' or 'mixed_float16', got {precision!r}")
+        self.precision = precision
         if isinstance(content_layers, str) or isinstance(style_layers, str):
             raise LayerError("content_layers and style_layers must be sequences of layer names")
         self.content_layers = tuple(content_layers)
         self.style_layers = tuple(style_layers)
         self.weights = resolve_weights(weights)
         vgg = load_vgg19(self.weights.spec)
+        if precision == "mixed_float16":
+            vgg = _float16_copy(vgg)
         valid = [layer.name for layer in vgg.layers[1:]]
         for name in self.content_layers + self.style_layers:
             if name not in valid:
@@ -265,6 +292,7 @@ class FeatureExtractor:
         maps = self.model(vgg_preprocess(image), training=False)
         if not isinstance(maps, (list, tuple)):
             maps = [maps]
+        maps = [tf.cast(m, tf.float32) for m in maps]
         by_name = dict(zip(self._names, maps, strict=True))
         return Features(
             content={n: by_name[n] for n in self.content_layers},

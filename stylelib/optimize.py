@@ -1,6 +1,6 @@
-"""The style-transfer objective and the optimisation loop (``stylize``) with its presets.
+"""The optimisation loop: ``stylize`` with Adam or L-BFGS, at one size or coarse to fine.
 
-Introduced in notebook 06; the objective's terms are built up in notebooks 03-05.
+Introduced in notebook 06 (Adam, the GradientTape loop) and notebook 07 (L-BFGS, coarse-to-fine).
 """
 
 from __future__ import annotations
@@ -8,211 +8,35 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._tf import tf
 from .errors import NonFiniteLossError
-from .images import load_image
-from .losses import (
-    TV_KINDS,
-    content_loss,
-    gram_matrix,
-    gram_style_distance,
-    mean_content_loss,
-    mean_gram_distance,
-    total_variation_loss,
-)
-from .model import DEFAULT_STYLE_LAYERS, FeatureExtractor, WeightsInfo
+from .images import MIN_SIDE, load_image
+from .model import FeatureExtractor, WeightsInfo, gpu_available
+from .objective import Preset, StyleObjective, make_preset
 
-FORMULATIONS = ("paper", "tutorial")
-OPTIMIZERS = ("adam",)
-INITS = ("content", "noise")
+#: L-BFGS with the tutorial's absolute (L1) total variation: the corner of |d| at d = 0 makes the
+#: objective non-smooth and L-BFGS-B stalls on it. stylelib instead minimises a sequence of smooth
+#: (Charbonnier) surrogates with shrinking ε, each warm-started from the last, while recording the
+#: exact objective. These ε (on the [0, 1] pixel scale) and the share of iterations for each were
+#: chosen by measurement (see README, "Which optimiser").
+LBFGS_TV_EPSILONS = (0.05, 0.01, 0.002)
 
-
-@dataclass(frozen=True)
-class Preset:
-    """Every setting of a stylize run. Build variants with ``dataclasses.replace`` or keywords.
-
-    Attributes:
-        content_layers, style_layers: layer name -> per-layer weight w_l.
-        content_weight, style_weight, tv_weight: α, β and the total-variation weight.
-        tv_kind: "absolute" (tf.image.total_variation) or "squared"; see total_variation_loss.
-        formulation: "paper" (½Σ(F−P)², 1/(4N²M²)Σ(G−A)²) or "tutorial" (means of squares,
-            Gram ÷ H·W): the same shapes of loss, different constants.
-        optimizer, learning_rate, beta_1, beta_2, epsilon: the optimiser and its settings.
-        steps: number of optimisation steps.
-        init: "content" (start from the content image) or "noise" (uniform noise in [0, 1]).
-    """
-
-    name: str
-    content_layers: Mapping[str, float]
-    style_layers: Mapping[str, float]
-    content_weight: float
-    style_weight: float
-    tv_weight: float
-    tv_kind: str
-    formulation: str
-    optimizer: str
-    learning_rate: float
-    beta_1: float
-    beta_2: float
-    epsilon: float
-    steps: int
-    init: str
-
-
-_EQUAL_STYLE = {name: 1.0 / len(DEFAULT_STYLE_LAYERS) for name in DEFAULT_STYLE_LAYERS}
-
-#: Named settings. "tutorial" is the TensorFlow tutorial "Neural style transfer" exactly: its
-#: objective, its Adam(0.02, β1 0.99, ε 0.1), 1000 steps, clipping to [0, 1], TV weight 30
-#: (``tv_weight=0`` gives the tutorial's first loop). "gatys" is the paper's formulas with the
-#: paper's layers (relu4_2 content, relu1_1..relu5_1 style with w_l = 1/5) and α/β = 1e-3 (the
-#: ratio of the paper's Fig. 3 B-D; the paper's VGG had rescaled weights, so with Keras' weights
-#: the balance of the two terms differs and style_weight may need tuning).
-PRESETS: dict[str, Preset] = {
-    "tutorial": Preset(
-        name="tutorial",
-        content_layers={"block5_conv2": 1.0},
-        style_layers=dict(_EQUAL_STYLE),
-        content_weight=1e4,
-        style_weight=1e-2,
-        tv_weight=30.0,
-        tv_kind="absolute",
-        formulation="tutorial",
-        optimizer="adam",
-        learning_rate=0.02,
-        beta_1=0.99,
-        beta_2=0.999,
-        epsilon=0.1,
-        steps=1000,
-        init="content",
-    ),
-    "gatys": Preset(
-        name="gatys",
-        content_layers={"block4_conv2": 1.0},
-        style_layers=dict(_EQUAL_STYLE),
-        content_weight=1.0,
-        style_weight=1e3,
-        tv_weight=0.0,
-        tv_kind="squared",
-        formulation="paper",
-        optimizer="adam",
-        learning_rate=0.02,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        steps=500,
-        init="content",
-    ),
-}
-
-
-def _layer_weights(layers, what: str) -> dict[str, float]:
-    if isinstance(layers, str):
-        layers = [layers]
-    if isinstance(layers, Mapping):
-        weights = {str(k): float(v) for k, v in layers.items()}
-    elif isinstance(layers, Sequence):
-        weights = {str(name): 1.0 / len(layers) for name in layers}
-    else:
-        raise ValueError(f"{what} must be a list of layer names or a name -> weight mapping")
-    if not weights:
-        raise ValueError(f"{what} must name at least one layer")
-    return weights
-
-
-def make_preset(preset: str | Preset = "tutorial", **overrides) -> Preset:
-    """The named preset with keyword overrides applied and every value checked.
-
-    ``content_layers`` / ``style_layers`` may be a list of names (equal weights summing to 1) or a
-    name -> weight mapping. Raises ValueError naming the bad argument. Introduced in notebook 06.
-    """
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-        preset = PRESETS[preset]
-    known = {f.name for f in dataclasses.fields(Preset)} - {"name"}
-    unknown = set(overrides) - known
-    if unknown:
-        raise TypeError(f"unknown setting(s) {sorted(unknown)}; valid: {sorted(known)}")
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    for key in ("content_layers", "style_layers"):
-        if key in changes:
-            changes[key] = _layer_weights(changes[key], key)
-    result = dataclasses.replace(preset, **changes)
-    for key in ("content_weight", "style_weight", "tv_weight"):
-        value = getattr(result, key)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
-    if not (isinstance(result.steps, (int, np.integer)) and result.steps >= 0):
-        raise ValueError(f"steps must be an integer >= 0, got {result.steps!r}")
-    if not (math.isfinite(result.learning_rate) and result.learning_rate > 0):
-        raise ValueError(f"learning_rate must be > 0, got {result.learning_rate!r}")
-    for key, allowed in (
-        ("tv_kind", TV_KINDS),
-        ("formulation", FORMULATIONS),
-        ("optimizer", OPTIMIZERS),
-        ("init", INITS),
-    ):
-        if getattr(result, key) not in allowed:
-            raise ValueError(f"{key} must be one of {allowed}, got {getattr(result, key)!r}")
-    return result
-
-
-class StyleObjective:
-    """The total loss α·L_content + β·L_style + λ_TV·TV of an image, with fixed targets.
-
-    The content image's and style image's features are computed once, here; calling the objective
-    on float32 [1, H, W, 3] in [0, 1] returns (total, content, style, tv) as float32 scalars, each
-    already multiplied by its weight. Introduced in notebook 05.
-    """
-
-    def __init__(self, extractor: FeatureExtractor, content: tf.Tensor, style: tf.Tensor, preset):
-        self.preset = preset
-        self.extractor = extractor
-        self.content_targets = extractor(content).content
-        self.style_targets = {
-            name: gram_matrix(f, "locations") for name, f in extractor(style).style.items()
-        }
-        if preset.formulation == "paper":
-            self._content_term, self._style_term = content_loss, gram_style_distance
-        else:
-            self._content_term, self._style_term = mean_content_loss, mean_gram_distance
-
-    def __call__(self, image: tf.Tensor):
-        p = self.preset
-        features = self.extractor(image)
-        content = tf.add_n(
-            [
-                w * self._content_term(features.content[n], self.content_targets[n])
-                for n, w in p.content_layers.items()
-            ]
-        )
-        style = tf.add_n(
-            [
-                w
-                * self._style_term(
-                    gram_matrix(features.style[n], "locations"), self.style_targets[n]
-                )
-                for n, w in p.style_layers.items()
-            ]
-        )
-        content = p.content_weight * content
-        style = p.style_weight * style
-        tv = (
-            p.tv_weight * total_variation_loss(image, p.tv_kind)
-            if p.tv_weight
-            else tf.constant(0.0)
-        )
-        return content + style + tv, content, style, tv
+#: Number of correction pairs L-BFGS keeps (scipy's maxcor).
+LBFGS_MEMORY = 20
 
 
 @dataclass(frozen=True)
 class StepRecord:
-    """The loss of the image after ``step`` optimiser steps, measured ``seconds`` after the start."""
+    """The loss of the image after ``step`` steps, measured ``seconds`` after the start.
+
+    ``scale`` counts the sizes of a coarse-to-fine run (0 for the first); losses at different
+    scales are not comparable, since the loss grows with the number of pixels.
+    """
 
     step: int
     seconds: float
@@ -220,6 +44,7 @@ class StepRecord:
     content: float
     style: float
     tv: float
+    scale: int = 0
 
 
 @dataclass
@@ -228,30 +53,219 @@ class StylizeResult:
 
     Attributes:
         image: float32 [1, H, W, 3] in [0, 1], the final image.
-        history: one StepRecord per step, from step 0 (the initial image) to the last.
+        history: StepRecords from step 0 (the initial image) to the last step of the last scale.
         preset: the resolved settings that were used.
         weights: which VGG19 weights were used (check ``weights.trained``).
-        seconds: wall time of the optimisation (after the targets were computed).
+        seconds: wall time of the optimisation (after the first targets were computed).
+        extra: details: "sizes" per scale, "evaluations" (L-BFGS), "stop" reasons, "precision".
     """
 
     image: tf.Tensor
     history: list[StepRecord]
     preset: Preset
-    weights: WeightsInfo
+    weights: WeightsInfo | None = None
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
 
     @property
     def final_loss(self) -> float:
-        """Total loss of the returned image."""
+        """Total loss of the returned image (at the last scale)."""
         return self.history[-1].total
 
     def history_arrays(self) -> dict[str, np.ndarray]:
-        """The history as NumPy arrays: step, seconds, total, content, style, tv."""
+        """The history as NumPy arrays: step, seconds, total, content, style, tv, scale."""
         return {
             f.name: np.array([getattr(r, f.name) for r in self.history])
             for f in dataclasses.fields(StepRecord)
         }
+
+
+class _Tracker:
+    """Records history, reports progress and calls the user's callback, across scales."""
+
+    def __init__(self, total_steps, callback, callback_every, progress):
+        self.history: list[StepRecord] = []
+        self.callback = callback
+        self.every = callback_every
+        self.bar = _progress_bar(total_steps, progress)
+        self.offset = 0  # steps done at earlier scales
+        self.scale = 0
+        self.start = time.perf_counter()
+
+    def record(self, local_step: int, losses) -> StepRecord:
+        """Make the record of the image after ``local_step`` steps at this scale; keep it if finite."""
+        total, content, style, tv = (float(v) for v in losses)
+        record = StepRecord(
+            self.offset + local_step,
+            time.perf_counter() - self.start,
+            total,
+            content,
+            style,
+            tv,
+            self.scale,
+        )
+        if math.isfinite(total):
+            self.history.append(record)
+            if local_step > 0:
+                self.bar.update(1)
+                self.bar.set_postfix(loss=f"{total:.4g}", refresh=False)
+        return record
+
+    def step_done(self, local_step: int, image) -> None:
+        """Call the callback with the image whose loss was just recorded, every N steps."""
+        step = self.offset + local_step
+        if self.callback is not None and local_step > 0 and step % self.every == 0:
+            self.callback(step, tf.convert_to_tensor(image), self.history[-1])
+
+    def fail(self, record: StepRecord, image) -> NonFiniteLossError:
+        self.bar.close()
+        return NonFiniteLossError(
+            f"the loss became {record.total} at step {record.step} (content {record.content}, "
+            f"style {record.style}, tv {record.tv}); error.image holds the last image whose loss "
+            "was finite. Lower the learning rate or the loss weights.",
+            step=record.step,
+            image=tf.convert_to_tensor(image),
+            history=self.history,
+        )
+
+
+def _run_adam(objective, start_image, settings, steps, tracker, jit_compile):
+    """Adam with clipping to [0, 1] after each step (the TensorFlow tutorial's loop)."""
+    image = tf.Variable(start_image)
+    last_good = tf.Variable(start_image)
+    opt = tf.keras.optimizers.Adam(
+        learning_rate=settings.learning_rate,
+        beta_1=settings.beta_1,
+        beta_2=settings.beta_2,
+        epsilon=settings.epsilon,
+    )
+    opt.build([image])
+
+    @tf.function(jit_compile=jit_compile)
+    def step():
+        with tf.GradientTape() as tape:
+            losses = objective(image)
+        grad = tape.gradient(losses[0], image)
+        ok = tf.math.is_finite(losses[0]) & tf.reduce_all(tf.math.is_finite(grad))
+        last_good.assign(tf.where(ok, image, last_good))
+        opt.apply_gradients([(grad, image)])
+        image.assign(tf.clip_by_value(image, 0.0, 1.0))
+        return losses, ok
+
+    for k in range(steps):
+        losses, ok = step()  # the losses of the image after k steps, which last_good now holds
+        record = tracker.record(k, losses)
+        if not bool(ok):
+            raise tracker.fail(record, last_good)
+        tracker.step_done(k, last_good)
+    final = tracker.record(steps, tf.function(lambda: objective(image))())
+    if not math.isfinite(final.total):
+        raise tracker.fail(final, last_good)
+    tracker.step_done(steps, image)
+    return tf.convert_to_tensor(image), {}
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile):
+    """scipy's L-BFGS-B on the pixels with bounds [0, 1]; loss and gradient in one tf.function.
+
+    With absolute (L1) total variation, minimises smooth surrogates (LBFGS_TV_EPSILONS) in turn;
+    the history always records the exact objective.
+    """
+    from scipy.optimize import Bounds, minimize
+
+    shape = start_image.shape
+    smoothing = settings.tv_kind == "absolute" and settings.tv_weight > 0
+    epsilons = LBFGS_TV_EPSILONS if smoothing else (None,)
+
+    @tf.function(jit_compile=jit_compile)
+    def value_and_grad(x, epsilon):
+        image = tf.reshape(x, shape)
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            content, style = objective.terms(image)
+            tv = objective.tv(image)
+            optimised = content + style
+            optimised += objective.tv(image, "smooth", epsilon) if smoothing else tv
+        grad = tf.reshape(tape.gradient(optimised, image), [-1])
+        return tf.stack([content + style + tv, content, style, tv]), optimised, grad
+
+    x = start_image.numpy().astype(np.float64).ravel()
+    bounds = Bounds(np.zeros_like(x), np.ones_like(x))
+    state = {"x": x, "losses": None, "evaluations": 0, "iteration": 0}
+    stops = []
+    # Iterations per phase: the last (sharpest) surrogate gets the remainder.
+    share = [steps // len(epsilons)] * len(epsilons)
+    share[-1] += steps - sum(share)
+
+    def fun(x64, epsilon):
+        losses, optimised, grad = value_and_grad(tf.constant(x64, tf.float32), epsilon)
+        state["evaluations"] += 1
+        losses = losses.numpy()
+        grad = grad.numpy().astype(np.float64)
+        if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(grad))):
+            raise _NonFinite(losses)
+        state["pending"] = (x64.copy(), losses)
+        return float(optimised), grad
+
+    def on_iteration(intermediate_result):
+        x_k = intermediate_result.x
+        pending_x, losses = state["pending"]
+        if not np.array_equal(pending_x, x_k):  # the accepted point was not the last evaluated
+            losses = value_and_grad(tf.constant(x_k, tf.float32), current[0])[0].numpy()
+        state["iteration"] += 1
+        state["x"] = x_k.copy()
+        tracker.record(state["iteration"], losses)
+        tracker.step_done(state["iteration"], tf.constant(x_k.reshape(shape), dtype=tf.float32))
+
+    current = [tf.constant(epsilons[0] or 1.0, tf.float32)]
+    record = tracker.record(0, value_and_grad(tf.constant(x, tf.float32), current[0])[0].numpy())
+    if not math.isfinite(record.total):
+        raise tracker.fail(record, start_image)
+    for epsilon, iterations in zip(epsilons, share, strict=True):
+        if iterations == 0:
+            continue
+        current[0] = tf.constant(epsilon or 1.0, tf.float32)
+        try:
+            result = minimize(
+                fun,
+                state["x"],
+                args=(current[0],),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                callback=on_iteration,
+                # ftol = gtol = 0: run the iterations asked for, unless the line search fails.
+                options=dict(
+                    maxiter=iterations,
+                    maxfun=3 * iterations + 20,
+                    maxcor=LBFGS_MEMORY,
+                    ftol=0.0,
+                    gtol=0.0,
+                ),
+            )
+        except _NonFinite as exc:
+            losses = exc.args[0]
+            record = StepRecord(
+                tracker.offset + state["iteration"] + 1,
+                time.perf_counter() - tracker.start,
+                *map(float, losses),
+                tracker.scale,
+            )
+            raise tracker.fail(record, state["x"].reshape(shape).astype(np.float32)) from None
+        stops.append(str(result.message))
+    image = tf.constant(state["x"].reshape(shape), dtype=tf.float32)
+    return image, {
+        "evaluations": state["evaluations"],
+        "stops": stops,
+        "iterations": state["iteration"],
+    }
+
+
+_RUNNERS = {"adam": _run_adam, "lbfgs": _run_lbfgs}
 
 
 def _as_image(source, max_dim) -> tf.Tensor:
@@ -269,9 +283,58 @@ def initial_image(content: tf.Tensor, init: str, seed: int = 0) -> tf.Tensor:
     return tf.random.stateless_uniform(tf.shape(content), seed=[seed, 0], dtype=tf.float32)
 
 
-def _record(step: int, start: float, values) -> StepRecord:
-    total, content, style, tv = (float(v) for v in values)
-    return StepRecord(step, time.perf_counter() - start, total, content, style, tv)
+def scale_sizes(height: int, width: int, scales) -> list[tuple[int, int]]:
+    """The (height, width) of each scale of a coarse-to-fine run, ending at (height, width).
+
+    ``scales`` is None or 1 (one scale), an integer n (n sizes, each half the next), or an
+    increasing sequence of longer sides in pixels whose last one is max(height, width).
+    Raises ValueError when a scale's shorter side would be below MIN_SIDE. Notebook 07.
+    """
+    longer = max(height, width)
+    if scales is None:
+        sides = [longer]
+    elif isinstance(scales, (int, np.integer)) and not isinstance(scales, bool):
+        if scales < 1:
+            raise ValueError(f"scales must be >= 1, got {scales}")
+        sides = [round(longer / 2**k) for k in range(scales - 1, -1, -1)]
+    elif (
+        isinstance(scales, Sequence)
+        and scales
+        and all(isinstance(s, (int, np.integer)) for s in scales)
+    ):
+        sides = [int(s) for s in scales]
+        if sides != sorted(set(sides)) or sides[-1] != longer:
+            raise ValueError(
+                f"scales must increase and end at the image's longer side ({longer} px), got {sides}"
+            )
+    else:
+        raise ValueError(f"scales must be an integer or a list of sizes in pixels, got {scales!r}")
+    sizes = [(round(height * s / longer), round(width * s / longer)) for s in sides]
+    if min(sizes[0]) < MIN_SIDE:
+        raise ValueError(
+            f"the coarsest scale would be {sizes[0][1]}x{sizes[0][0]} px, below the {MIN_SIDE} px "
+            "VGG19 needs; use fewer scales"
+        )
+    return sizes
+
+
+def _steps_per_scale(steps: int, n_scales: int, scale_steps) -> list[int]:
+    if scale_steps is None:
+        return [steps] + [steps // 2] * (n_scales - 1)
+    if isinstance(scale_steps, (int, np.integer)):
+        return [int(scale_steps)] * n_scales
+    scale_steps = [int(s) for s in scale_steps]
+    if len(scale_steps) != n_scales or min(scale_steps) < 0:
+        raise ValueError(
+            f"scale_steps must give one count >= 0 per scale ({n_scales}), got {scale_steps}"
+        )
+    return scale_steps
+
+
+def _resize(image: tf.Tensor, size) -> tf.Tensor:
+    if tuple(image.shape[1:3]) == tuple(size):
+        return image
+    return tf.clip_by_value(tf.image.resize(image, size, method="bilinear", antialias=True), 0, 1)
 
 
 def stylize(
@@ -289,9 +352,13 @@ def stylize(
     tv_weight: float | None = None,
     tv_kind: str | None = None,
     init: str | None = None,
+    scales=None,
+    scale_steps=None,
     seed: int = 0,
     weights=None,
     max_dim: int | None = 512,
+    jit_compile: bool = False,
+    mixed_precision: bool = False,
     callback: Callable[[int, tf.Tensor, StepRecord], None] | None = None,
     callback_every: int = 50,
     progress: bool = False,
@@ -300,20 +367,31 @@ def stylize(
 
     Args:
         content, style: float32 [1, H, W, 3] in [0, 1], or anything load_image reads (then loaded
-            with ``max_dim``). The style image may have a different size.
+            with ``max_dim``). The output has the content image's size; the style image may have
+            another size.
         preset: "tutorial" (the TensorFlow tutorial exactly) or "gatys" (the paper's formulas); see
-            PRESETS. Every other keyword left as None keeps the preset's value.
-        steps, optimizer, learning_rate, content_layers, style_layers, content_weight, style_weight,
-            tv_weight, tv_kind, init: override the preset (see Preset).
+            PRESETS. Every keyword below left as None keeps the preset's value.
+        steps, optimizer ("adam" | "lbfgs"), learning_rate (Adam only), content_layers,
+            style_layers, content_weight, style_weight, tv_weight, tv_kind, init: override the
+            preset (see Preset). For L-BFGS ``steps`` counts iterations.
+        scales: coarse-to-fine. An integer n runs n sizes, each twice the previous, ending at the
+            content's size; a list gives the longer side of each size. Each scale starts from the
+            previous result, upsampled. None: one scale.
+        scale_steps: steps per scale, an integer or one per scale. Default: ``steps`` at the first
+            scale and half as many at each later one.
         seed: seeds the noise initialisation.
         weights: VGG19 weights, as for load_vgg19.
+        jit_compile: compile each step with XLA (see the README's benchmark for when it helps).
+        mixed_precision: run VGG19 in float16 on a GPU (losses stay float32). On a CPU it stays
+            float32; ``result.extra["precision"]`` says which was used.
         callback: called as ``callback(step, image, record)`` every ``callback_every`` steps and
             after the last step.
         progress: show a tqdm progress bar (works in terminals and in Jupyter).
 
-    Each step: loss under ``tf.GradientTape``, gradient, optimiser step, clip pixels to [0, 1];
-    compiled once with ``tf.function``. Raises NonFiniteLossError (holding the last image whose loss
-    was finite) if the loss becomes NaN or infinite. Introduced in notebook 06.
+    Adam: each step is loss under ``tf.GradientTape``, gradient, optimiser step, clip to [0, 1],
+    compiled once per image size with ``tf.function``. L-BFGS: scipy's L-BFGS-B with bounds [0, 1].
+    Raises NonFiniteLossError (holding the last image whose loss was finite) if the loss becomes NaN
+    or infinite. Introduced in notebook 06; L-BFGS and scales in notebook 07.
     """
     settings = make_preset(
         preset,
@@ -332,75 +410,48 @@ def stylize(
         raise ValueError(f"callback_every must be an integer >= 1, got {callback_every!r}")
     content_image = _as_image(content, max_dim)
     style_image = _as_image(style, max_dim)
+    height, width = content_image.shape[1:3]
+    sizes = scale_sizes(height, width, scales)
+    per_scale = _steps_per_scale(settings.steps, len(sizes), scale_steps)
+    precision = "mixed_float16" if mixed_precision and gpu_available() else "float32"
     extractor = FeatureExtractor(
-        list(settings.content_layers), list(settings.style_layers), weights=weights
+        list(settings.content_layers),
+        list(settings.style_layers),
+        weights=weights,
+        precision=precision,
     )
-    objective = StyleObjective(extractor, content_image, style_image, settings)
-    start_image = initial_image(content_image, settings.init, seed)
-    result = _run_adam(objective, start_image, settings, callback, callback_every, progress)
-    result.weights = extractor.weights
-    return result
-
-
-def _run_adam(objective, start_image, settings, callback, callback_every, progress):
-    image = tf.Variable(start_image)
-    last_good = tf.Variable(start_image)
-    opt = tf.keras.optimizers.Adam(
-        learning_rate=settings.learning_rate,
-        beta_1=settings.beta_1,
-        beta_2=settings.beta_2,
-        epsilon=settings.epsilon,
-    )
-    opt.build([image])
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            losses = objective(image)
-        grad = tape.gradient(losses[0], image)
-        ok = tf.math.is_finite(losses[0]) & tf.reduce_all(tf.math.is_finite(grad))
-        last_good.assign(tf.where(ok, image, last_good))
-        opt.apply_gradients([(grad, image)])
-        image.assign(tf.clip_by_value(image, 0.0, 1.0))
-        return losses, ok
-
-    evaluate = tf.function(lambda: objective(image))
-    history: list[StepRecord] = []
-    bar = _progress_bar(settings.steps, progress)
-    start = time.perf_counter()
-    for k in range(settings.steps):
-        losses, ok = step()
-        record = _record(k, start, losses)
-        if not bool(ok):
-            bar.close()
-            raise NonFiniteLossError(
-                f"the loss became {record.total} at step {k} (content {record.content}, style "
-                f"{record.style}, tv {record.tv}); error.image holds the last image whose loss was "
-                "finite. Lower the learning rate or the loss weights.",
-                step=k,
-                image=tf.convert_to_tensor(last_good),
-                history=history,
-            )
-        history.append(record)
-        bar.update(1)
-        bar.set_postfix(loss=f"{record.total:.4g}", refresh=False)
-        if callback is not None and k > 0 and k % callback_every == 0:
-            callback(k, tf.convert_to_tensor(image), record)
-    bar.close()
-    final = _record(settings.steps, start, evaluate())
-    if not math.isfinite(final.total):
-        raise NonFiniteLossError(
-            f"the final loss is {final.total}; error.image holds the last image with a finite loss",
-            step=settings.steps,
-            image=tf.convert_to_tensor(last_good),
-            history=history,
+    runner = _RUNNERS[settings.optimizer]
+    tracker = _Tracker(sum(per_scale), callback, callback_every, progress)
+    image = None
+    details = []
+    for index, (size, n_steps) in enumerate(zip(sizes, per_scale, strict=True)):
+        factor = size[0] / height
+        style_size = (
+            max(1, round(style_image.shape[1] * factor)),
+            max(1, round(style_image.shape[2] * factor)),
         )
-    history.append(final)
-    result_image = tf.convert_to_tensor(image)
-    if callback is not None:
-        callback(settings.steps, result_image, final)
+        objective = StyleObjective(
+            extractor, _resize(content_image, size), _resize(style_image, style_size), settings
+        )
+        if image is None:
+            image = initial_image(_resize(content_image, size), settings.init, seed)
+            tracker.start = time.perf_counter()
+        else:
+            image = _resize(image, size)
+        tracker.scale = index
+        image, info = runner(objective, image, settings, n_steps, tracker, jit_compile)
+        tracker.offset += n_steps
+        details.append({"size": list(size), "steps": n_steps, **info})
+    tracker.bar.close()
+    if callback is not None and tracker.history[-1].step % callback_every != 0:
+        callback(tracker.history[-1].step, image, tracker.history[-1])
     return StylizeResult(
-        image=result_image, history=history, preset=settings, weights=None, seconds=final.seconds
+        image=image,
+        history=tracker.history,
+        preset=settings,
+        weights=extractor.weights,
+        seconds=tracker.history[-1].seconds,
+        extra={"scales": details, "precision": precision},
     )
 
 

@@ -84,17 +84,32 @@ def test_mean_variants_are_means_of_squares():
     )
 
 
-def np_tv(x: np.ndarray, kind: str) -> float:
+def np_tv(x: np.ndarray, kind: str, epsilon: float = 0.01) -> float:
     down, right = np.diff(x, axis=1), np.diff(x, axis=2)
-    op = np.abs if kind == "absolute" else np.square
-    return float(op(down).sum() + op(right).sum())
+    ops = {
+        "absolute": np.abs,
+        "squared": np.square,
+        "smooth": lambda d: np.sqrt(d**2 + epsilon**2) - epsilon,
+    }
+    return float(ops[kind](down).sum() + ops[kind](right).sum())
 
 
-@pytest.mark.parametrize("kind", ["absolute", "squared"])
+@pytest.mark.parametrize("kind", ["absolute", "squared", "smooth"])
 def test_total_variation_matches_numpy(kind):
     x = RNG.random(size=(2, 6, 5, 3))
     got = stylelib.total_variation_loss(tf.constant(x), kind).numpy()
     np.testing.assert_allclose(got, np_tv(x, kind), rtol=1e-10)
+
+
+def test_smooth_total_variation_tends_to_the_absolute_form():
+    x = tf.constant(RNG.random(size=(1, 8, 8, 3)))
+    absolute = stylelib.total_variation_loss(x, "absolute").numpy()
+    gaps = [
+        absolute - stylelib.total_variation_loss(x, "smooth", eps).numpy()
+        for eps in (0.1, 0.01, 0.001)
+    ]
+    assert 0 < gaps[2] < gaps[1] < gaps[0]  # always below |d|, closer as ε shrinks
+    assert gaps[2] < 1e-2 * absolute
 
 
 def test_absolute_total_variation_equals_tf_image_total_variation():
@@ -140,7 +155,7 @@ def test_style_layer_loss_gradient():
     _check_gradient(lambda f: stylelib.style_layer_loss(f, s), RNG.normal(size=(1, 3, 5, 4)))
 
 
-@pytest.mark.parametrize("kind", ["absolute", "squared"])
+@pytest.mark.parametrize("kind", ["absolute", "squared", "smooth"])
 def test_total_variation_gradient(kind):
     # Random values make ties (where |.| has no derivative) vanishingly unlikely.
     _check_gradient(lambda x: stylelib.total_variation_loss(x, kind), RNG.random(size=(1, 5, 4, 3)))

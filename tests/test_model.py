@@ -19,7 +19,9 @@ def test_random_weights_are_seeded_and_the_model_is_frozen():
     for a, b in zip(vgg.get_weights(), fresh.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     kernel = vgg.get_layer("block1_conv1").get_weights()[0]
-    assert 0.1 < kernel.std() < 0.4  # He-normal: sqrt(2 / 27) = 0.27, not all zeros or ones
+    limit = np.sqrt(6 / (3 * 3 * 3 + 3 * 3 * 64))  # Glorot uniform, as Keras initialises VGG19
+    assert np.abs(kernel).max() <= limit
+    assert abs(kernel.std() - limit / np.sqrt(3)) < 0.05 * limit
 
 
 def test_resolution_order_and_descriptions(monkeypatch, tmp_path):

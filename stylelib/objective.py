@@ -1,0 +1,227 @@
+"""The style-transfer objective: named presets of every setting, and StyleObjective.
+
+Introduced in notebook 05 (the objective) and 06 (presets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._tf import tf
+from .losses import (
+    TV_KINDS,
+    content_loss,
+    gram_matrix,
+    gram_style_distance,
+    mean_content_loss,
+    mean_gram_distance,
+    total_variation_loss,
+)
+from .model import DEFAULT_STYLE_LAYERS, FeatureExtractor
+
+FORMULATIONS = ("paper", "tutorial")
+OPTIMIZERS = ("adam", "lbfgs")
+#: Iterations L-BFGS runs when ``steps`` is not given: an L-BFGS iteration does more than an Adam
+#: step, and 200 of them pass the loss of the tutorial's 1000 Adam steps (README, "Benchmark").
+LBFGS_STEPS = 200
+INITS = ("content", "noise")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Every setting of a stylize run. Build variants with ``dataclasses.replace`` or keywords.
+
+    Attributes:
+        content_layers, style_layers: layer name -> per-layer weight w_l.
+        content_weight, style_weight, tv_weight: α, β and the total-variation weight.
+        tv_kind: "absolute" (tf.image.total_variation) or "squared"; see total_variation_loss.
+        formulation: "paper" (½Σ(F−P)², 1/(4N²M²)Σ(G−A)²) or "tutorial" (means of squares,
+            Gram ÷ H·W): the same shapes of loss, different constants.
+        optimizer, learning_rate, beta_1, beta_2, epsilon: the optimiser and its settings.
+        steps: number of optimisation steps (Adam) or iterations (L-BFGS).
+        init: "content" (start from the content image) or "noise" (uniform noise in [0, 1]).
+        tv_epsilon: ε of the "smooth" total variation (see total_variation_loss).
+    """
+
+    name: str
+    content_layers: Mapping[str, float]
+    style_layers: Mapping[str, float]
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    tv_kind: str
+    formulation: str
+    optimizer: str
+    learning_rate: float
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    steps: int
+    init: str
+    tv_epsilon: float = 0.01
+
+
+_EQUAL_STYLE = {name: 1.0 / len(DEFAULT_STYLE_LAYERS) for name in DEFAULT_STYLE_LAYERS}
+
+#: Named settings. "tutorial" is the TensorFlow tutorial "Neural style transfer" exactly: its
+#: objective, its Adam(0.02, β1 0.99, ε 0.1), 1000 steps, clipping to [0, 1], TV weight 30
+#: (``tv_weight=0`` gives the tutorial's first loop). "gatys" is the paper's formulas with the
+#: paper's layers (relu4_2 content, relu1_1..relu5_1 style with w_l = 1/5) and α/β = 1e-3 (the
+#: ratio of the paper's Fig. 3 B-D; the paper's VGG had rescaled weights, so with Keras' weights
+#: the balance of the two terms differs and style_weight may need tuning).
+PRESETS: dict[str, Preset] = {
+    "tutorial": Preset(
+        name="tutorial",
+        content_layers={"block5_conv2": 1.0},
+        style_layers=dict(_EQUAL_STYLE),
+        content_weight=1e4,
+        style_weight=1e-2,
+        tv_weight=30.0,
+        tv_kind="absolute",
+        formulation="tutorial",
+        optimizer="adam",
+        learning_rate=0.02,
+        beta_1=0.99,
+        beta_2=0.999,
+        epsilon=0.1,
+        steps=1000,
+        init="content",
+    ),
+    "gatys": Preset(
+        name="gatys",
+        content_layers={"block4_conv2": 1.0},
+        style_layers=dict(_EQUAL_STYLE),
+        content_weight=1.0,
+        style_weight=1e3,
+        tv_weight=0.0,
+        tv_kind="squared",
+        formulation="paper",
+        optimizer="adam",
+        learning_rate=0.02,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        steps=500,
+        init="content",
+    ),
+}
+
+
+def _layer_weights(layers, what: str) -> dict[str, float]:
+    if isinstance(layers, str):
+        layers = [layers]
+    if isinstance(layers, Mapping):
+        weights = {str(k): float(v) for k, v in layers.items()}
+    elif isinstance(layers, Sequence):
+        weights = {str(name): 1.0 / len(layers) for name in layers}
+    else:
+        raise ValueError(f"{what} must be a list of layer names or a name -> weight mapping")
+    if not weights:
+        raise ValueError(f"{what} must name at least one layer")
+    return weights
+
+
+def make_preset(preset: str | Preset = "tutorial", **overrides) -> Preset:
+    """The named preset with keyword overrides applied and every value checked.
+
+    ``content_layers`` / ``style_layers`` may be a list of names (equal weights summing to 1) or a
+    name -> weight mapping. Choosing ``optimizer="lbfgs"`` without ``steps`` caps the steps at
+    LBFGS_STEPS. Raises ValueError naming the bad argument. Introduced in notebook 06.
+    """
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        preset = PRESETS[preset]
+    known = {f.name for f in dataclasses.fields(Preset)} - {"name"}
+    unknown = set(overrides) - known
+    if unknown:
+        raise TypeError(f"unknown setting(s) {sorted(unknown)}; valid: {sorted(known)}")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    for key in ("content_layers", "style_layers"):
+        if key in changes:
+            changes[key] = _layer_weights(changes[key], key)
+    if changes.get("optimizer") == "lbfgs" and "steps" not in changes:
+        changes["steps"] = min(preset.steps, LBFGS_STEPS)
+    result = dataclasses.replace(preset, **changes)
+    for key in ("content_weight", "style_weight", "tv_weight"):
+        value = getattr(result, key)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
+    if not (isinstance(result.steps, (int, np.integer)) and result.steps >= 0):
+        raise ValueError(f"steps must be an integer >= 0, got {result.steps!r}")
+    if not (math.isfinite(result.tv_epsilon) and result.tv_epsilon > 0):
+        raise ValueError(f"tv_epsilon must be > 0, got {result.tv_epsilon!r}")
+    if not (math.isfinite(result.learning_rate) and result.learning_rate > 0):
+        raise ValueError(f"learning_rate must be > 0, got {result.learning_rate!r}")
+    for key, allowed in (
+        ("tv_kind", TV_KINDS),
+        ("formulation", FORMULATIONS),
+        ("optimizer", OPTIMIZERS),
+        ("init", INITS),
+    ):
+        if getattr(result, key) not in allowed:
+            raise ValueError(f"{key} must be one of {allowed}, got {getattr(result, key)!r}")
+    return result
+
+
+class StyleObjective:
+    """The total loss α·L_content + β·L_style + λ_TV·TV of an image, with fixed targets.
+
+    The content image's and style image's features are computed once, here; calling the objective
+    on float32 [1, H, W, 3] in [0, 1] returns (total, content, style, tv) as float32 scalars, each
+    already multiplied by its weight. Introduced in notebook 05.
+    """
+
+    def __init__(self, extractor: FeatureExtractor, content: tf.Tensor, style: tf.Tensor, preset):
+        self.preset = preset
+        self.extractor = extractor
+        self.content_targets = extractor(content).content
+        self.style_targets = {
+            name: gram_matrix(f, "locations") for name, f in extractor(style).style.items()
+        }
+        if preset.formulation == "paper":
+            self._content_term, self._style_term = content_loss, gram_style_distance
+        else:
+            self._content_term, self._style_term = mean_content_loss, mean_gram_distance
+
+    def terms(self, image: tf.Tensor):
+        """(α·L_content, β·L_style) of float32 [1, H, W, 3] in [0, 1]."""
+        p = self.preset
+        features = self.extractor(image)
+        content = tf.add_n(
+            [
+                w * self._content_term(features.content[n], self.content_targets[n])
+                for n, w in p.content_layers.items()
+            ]
+        )
+        style = tf.add_n(
+            [
+                w
+                * self._style_term(
+                    gram_matrix(features.style[n], "locations"), self.style_targets[n]
+                )
+                for n, w in p.style_layers.items()
+            ]
+        )
+        return p.content_weight * content, p.style_weight * style
+
+    def tv(self, image: tf.Tensor, kind: str | None = None, epsilon: float | None = None):
+        """λ_TV · TV(image), of the preset's kind unless ``kind`` is given."""
+        p = self.preset
+        if not p.tv_weight:
+            return tf.constant(0.0)
+        kind = kind or p.tv_kind
+        return p.tv_weight * total_variation_loss(
+            image, kind, p.tv_epsilon if epsilon is None else epsilon
+        )
+
+    def __call__(self, image: tf.Tensor):
+        """(total, content, style, tv) of the image, each term already weighted."""
+        content, style = self.terms(image)
+        tv = self.tv(image)
+        return content + style + tv, content, style, tv
