@@ -36,7 +36,7 @@ def inputs(tmp_path_factory):
 def test_help():
     result = run_cli("--help")
     assert result.returncode == 0
-    for option in ("--output", "--max-dim", "--steps", "--preset", "--weights", "--seed"):
+    for option in ("--output", "--max-dim", "--steps", "--optimizer", "--scales", "--seed"):
         assert option in result.stdout
 
 
@@ -102,3 +102,41 @@ def test_bad_arguments(inputs, tmp_path):
     )
     assert not (tmp_path / "x.png").exists()
     assert np.asarray(stylelib.load_image(content, max_dim=None)).size  # input untouched
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_optimizer_and_scales(inputs, tmp_path, optimizer):
+    out = tmp_path / "multi.png"
+    result = run_cli(
+        inputs / "content.png",
+        inputs / "style.jpg",
+        "-o",
+        out,
+        "--max-dim",
+        "64",
+        "--optimizer",
+        optimizer,
+        "--scales",
+        "44,64",
+        "--scale-steps",
+        "2,1",
+        "--weights",
+        "random",
+    )
+    assert result.returncode == 0, result.stderr
+    assert stylelib.load_image(out, max_dim=None).shape == (1, 48, 64, 3)
+    summary = result.stderr.strip().splitlines()[-1]
+    assert f"{optimizer}, 3 steps" in summary and summary.endswith(" s")
+
+
+def test_bad_scales(inputs, tmp_path):
+    content, style = inputs / "content.png", inputs / "style.jpg"
+    out = tmp_path / "x.png"
+    _assert_clean_failure(
+        run_cli(content, style, "-o", out, "--max-dim", "64", "--scales", "32,48"), "end at"
+    )
+    _assert_clean_failure(run_cli(content, style, "-o", out, "--scales", "two"), "--scales")
+    _assert_clean_failure(
+        run_cli(content, style, "-o", out, "--max-dim", "64", "--scales", "3"), "fewer scales"
+    )
+    assert not out.exists()
