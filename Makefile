@@ -38,7 +38,7 @@ notebooks: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider notebooks --nbval-lax --nbval-current-env
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --readme README.md
 
 nav: $(STAMP)
 	$(BIN)/python tools/notebooks.py nav
