@@ -193,9 +193,14 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile):
         grad = tf.reshape(tape.gradient(optimised, image), [-1])
         return tf.stack([content + style + tv, content, style, tv]), optimised, grad
 
+    @tf.function(jit_compile=jit_compile)
+    def exact_losses(x):
+        """(total, content, style, tv) of the exact objective: a forward pass, no gradient."""
+        return tf.stack(objective(tf.reshape(x, shape)))
+
     x = start_image.numpy().astype(np.float64).ravel()
     bounds = Bounds(np.zeros_like(x), np.ones_like(x))
-    state = {"x": x, "losses": None, "evaluations": 0, "iteration": 0}
+    state = {"x": x, "evaluations": 0, "iteration": 0}
     stops = []
     # Iterations per phase: the last (sharpest) surrogate gets the remainder.
     share = [steps // len(epsilons)] * len(epsilons)
@@ -215,25 +220,24 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile):
         x_k = intermediate_result.x
         pending_x, losses = state["pending"]
         if not np.array_equal(pending_x, x_k):  # the accepted point was not the last evaluated
-            losses = value_and_grad(tf.constant(x_k, tf.float32), current[0])[0].numpy()
+            losses = exact_losses(tf.constant(x_k, tf.float32)).numpy()
         state["iteration"] += 1
         state["x"] = x_k.copy()
         tracker.record(state["iteration"], losses)
         tracker.step_done(state["iteration"], tf.constant(x_k.reshape(shape), dtype=tf.float32))
 
-    current = [tf.constant(epsilons[0] or 1.0, tf.float32)]
-    record = tracker.record(0, value_and_grad(tf.constant(x, tf.float32), current[0])[0].numpy())
+    record = tracker.record(0, exact_losses(tf.constant(x, tf.float32)).numpy())
     if not math.isfinite(record.total):
         raise tracker.fail(record, start_image)
     for epsilon, iterations in zip(epsilons, share, strict=True):
         if iterations == 0:
             continue
-        current[0] = tf.constant(epsilon or 1.0, tf.float32)
+        epsilon = tf.constant(epsilon or 1.0, tf.float32)  # unused when not smoothing
         try:
             result = minimize(
                 fun,
                 state["x"],
-                args=(current[0],),
+                args=(epsilon,),
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
