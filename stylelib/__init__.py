@@ -23,7 +23,9 @@ from .model import (
     FeatureExtractor,
     Features,
     WeightsInfo,
+    cached_imagenet_weights,
     gpu_available,
+    keras_weights_dir,
     load_vgg19,
     resolve_weights,
     vgg19_layer_names,
@@ -33,7 +35,15 @@ from .model import (
     weights_in_use,
 )
 from .objective import LBFGS_STEPS, OPTIMIZERS, PRESETS, Preset, StyleObjective, make_preset
-from .optimize import StepRecord, StylizeResult, initial_image, scale_sizes, stylize
+from .optimize import (
+    DEFAULT_OPTIMIZER,
+    StepRecord,
+    StylizeResult,
+    auto_scales,
+    initial_image,
+    scale_sizes,
+    stylize,
+)
 from .samples import SAMPLES, sample_image
 
 __version__ = "0.1.0"
@@ -43,6 +53,7 @@ __all__ = [
     "notebook",
     "samples",
     "DEFAULT_CONTENT_LAYERS",
+    "DEFAULT_OPTIMIZER",
     "DEFAULT_STYLE_LAYERS",
     "FeatureExtractor",
     "Features",
@@ -63,11 +74,14 @@ __all__ = [
     "WEIGHTS_ENV",
     "WeightsError",
     "WeightsInfo",
+    "auto_scales",
+    "cached_imagenet_weights",
     "content_loss",
     "gpu_available",
     "gram_matrix",
     "gram_style_distance",
     "initial_image",
+    "keras_weights_dir",
     "load_image",
     "load_vgg19",
     "make_preset",

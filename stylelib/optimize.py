@@ -29,6 +29,18 @@ LBFGS_TV_EPSILONS = (0.05, 0.01, 0.002)
 #: Number of correction pairs L-BFGS keeps (scipy's maxcor).
 LBFGS_MEMORY = 20
 
+#: The optimiser ``stylize`` and the command line use unless told otherwise. L-BFGS reached the
+#: loss of the tutorial's 1000 Adam steps many times sooner (README, "Speed"); pass
+#: ``optimizer="adam"`` for the tutorial's own loop.
+DEFAULT_OPTIMIZER = "lbfgs"
+
+#: ``scales="auto"`` (the default) runs coarse to fine from this longer side (in px) upwards, and
+#: one scale below it: where coarse-to-fine started to win was measured (README, "Speed").
+AUTO_SCALES_FROM = 256
+
+#: The coarsest longer side (px) of an automatic coarse-to-fine run: sizes halve down to it.
+AUTO_COARSEST = 128
+
 
 @dataclass(frozen=True)
 class StepRecord:
@@ -287,14 +299,34 @@ def initial_image(content: tf.Tensor, init: str, seed: int = 0) -> tf.Tensor:
     return tf.random.stateless_uniform(tf.shape(content), seed=[seed, 0], dtype=tf.float32)
 
 
+def auto_scales(
+    longer: int, start: int = AUTO_SCALES_FROM, coarsest: int = AUTO_COARSEST
+) -> list[int]:
+    """The longer sides (px) ``scales="auto"`` uses for an output whose longer side is ``longer``.
+
+    One scale below ``start`` px; from there, sizes halving from ``longer`` down to no less than
+    ``coarsest``: with the defaults 256 -> [128, 256], 384 -> [192, 384], 512 -> [128, 256, 512].
+    Notebook 07.
+    """
+    sides = [int(longer)]
+    if longer < start:
+        return sides
+    while sides[0] // 2 >= coarsest:
+        sides.insert(0, sides[0] // 2)
+    return sides
+
+
 def scale_sizes(height: int, width: int, scales) -> list[tuple[int, int]]:
     """The (height, width) of each scale of a coarse-to-fine run, ending at (height, width).
 
-    ``scales`` is None or 1 (one scale), an integer n (n sizes, each half the next), or an
-    increasing sequence of longer sides in pixels whose last one is max(height, width).
-    Raises ValueError when a scale's shorter side would be below MIN_SIDE. Notebook 07.
+    ``scales`` is None or 1 (one scale), "auto" (see auto_scales), an integer n (n sizes, each half
+    the next), or an increasing sequence of longer sides in pixels whose last one is
+    max(height, width). Raises ValueError when a scale's shorter side would be below MIN_SIDE.
+    Notebook 07.
     """
     longer = max(height, width)
+    if isinstance(scales, str) and scales == "auto":
+        scales = auto_scales(longer)
     if scales is None:
         sides = [longer]
     elif isinstance(scales, (int, np.integer)) and not isinstance(scales, bool):
@@ -347,7 +379,7 @@ def stylize(
     *,
     preset: str | Preset = "tutorial",
     steps: int | None = None,
-    optimizer: str | None = None,
+    optimizer: str | None = DEFAULT_OPTIMIZER,
     learning_rate: float | None = None,
     content_layers=None,
     style_layers=None,
@@ -356,7 +388,7 @@ def stylize(
     tv_weight: float | None = None,
     tv_kind: str | None = None,
     init: str | None = None,
-    scales=None,
+    scales="auto",
     scale_steps=None,
     seed: int = 0,
     weights=None,
@@ -373,14 +405,18 @@ def stylize(
         content, style: float32 [1, H, W, 3] in [0, 1], or anything load_image reads (then loaded
             with ``max_dim``). The output has the content image's size; the style image may have
             another size.
-        preset: "tutorial" (the TensorFlow tutorial exactly) or "gatys" (the paper's formulas); see
-            PRESETS. Every keyword below left as None keeps the preset's value.
-        steps, optimizer ("adam" | "lbfgs"), learning_rate (Adam only), content_layers,
-            style_layers, content_weight, style_weight, tv_weight, tv_kind, init: override the
-            preset (see Preset). For L-BFGS ``steps`` counts iterations.
-        scales: coarse-to-fine. An integer n runs n sizes, each twice the previous, ending at the
-            content's size; a list gives the longer side of each size. Each scale starts from the
-            previous result, upsampled. None: one scale.
+        preset: "tutorial" (the TensorFlow tutorial's objective) or "gatys" (the paper's
+            formulas); see PRESETS. Every keyword below left as None keeps the preset's value.
+        optimizer: "lbfgs" (the default, DEFAULT_OPTIMIZER: fastest to the tutorial's quality) or
+            "adam" (with ``preset="tutorial"``: the TensorFlow tutorial's loop exactly). None takes
+            the preset's optimiser (Adam for both presets).
+        steps, learning_rate (Adam only), content_layers, style_layers, content_weight,
+            style_weight, tv_weight, tv_kind, init: override the preset (see Preset). For L-BFGS
+            ``steps`` counts iterations (default LBFGS_STEPS).
+        scales: coarse-to-fine. "auto" (the default): one scale below AUTO_SCALES_FROM px, coarse
+            to fine from there (see auto_scales). An integer n runs n sizes, each twice the
+            previous, ending at the content's size; a list gives the longer side of each size.
+            Each scale starts from the previous result, upsampled. None or 1: one scale.
         scale_steps: steps per scale, an integer or one per scale. Default: ``steps`` at the first
             scale and half as many at each later one.
         seed: seeds the noise initialisation.

@@ -157,3 +157,34 @@ def test_mixed_precision_stays_float32_without_a_gpu(content_image, style_image)
     )
     expected = "mixed_float16" if stylelib.gpu_available() else "float32"
     assert result.extra["precision"] == expected
+
+
+def test_auto_scales_start_at_the_measured_size():
+    start, coarsest = stylelib.optimize.AUTO_SCALES_FROM, stylelib.optimize.AUTO_COARSEST
+    assert stylelib.auto_scales(start - 1) == [start - 1]
+    assert stylelib.auto_scales(256, start=256, coarsest=128) == [128, 256]
+    assert stylelib.auto_scales(384, start=256, coarsest=128) == [192, 384]
+    assert stylelib.auto_scales(1024, start=256, coarsest=128) == [128, 256, 512, 1024]
+    for longer in (start, 2 * start, 3 * start):
+        sides = stylelib.auto_scales(longer)
+        assert sides[-1] == longer and len(sides) >= 2 and min(sides) >= coarsest
+        assert all(b == 2 * a for a, b in zip(sides, sides[1:], strict=False))
+    assert stylelib.scale_sizes(300, 400, "auto") == stylelib.scale_sizes(
+        300, 400, stylelib.auto_scales(400)
+    )
+
+
+def test_defaults_are_lbfgs_and_auto_scales():
+    """stylize's defaults: L-BFGS, coarse to fine from AUTO_SCALES_FROM px (README, "Speed")."""
+    longer = stylelib.optimize.AUTO_SCALES_FROM
+    content = stylelib.sample_image("landscape", longer)
+    style = stylelib.sample_image("mosaic", 64)
+    result = stylelib.stylize(content, style, steps=2, weights="random", max_dim=None)
+    assert result.preset.optimizer == stylelib.DEFAULT_OPTIMIZER == "lbfgs"
+    sides = [max(d["size"]) for d in result.extra["scales"]]
+    assert sides == stylelib.auto_scales(longer) and len(sides) > 1
+    small = stylelib.sample_image("landscape", 64)
+    single = stylelib.stylize(small, style, steps=1, weights="random")
+    assert [max(d["size"]) for d in single.extra["scales"]] == [64]
+    adam = stylelib.stylize(small, style, steps=1, optimizer="adam", weights="random")
+    assert adam.preset.optimizer == "adam" and adam.preset.learning_rate == 0.02

@@ -1,0 +1,120 @@
+"""``make bench-defaults``: where coarse-to-fine starts to win, and what the defaults cost.
+
+For each output size (longer side in px) and each image pair, runs stylelib's L-BFGS on the
+tutorial objective (TV 30) twice in this process:
+
+* single scale: ``steps`` iterations at the output size;
+* coarse to fine: sizes halving down to at least ``--coarsest`` px (stylelib.auto_scales), ``steps`` iterations at the
+  coarsest scale and half as many at each later one (stylize's default ``scale_steps``).
+
+and records each run's wall time from the call to the return (image loading excluded, tracing
+included), the final loss, and when the coarse-to-fine run first reached (at the final size) the
+loss the single-scale run ended with. The pairs are split: the size at which coarse-to-fine starts
+to win is *chosen* on the "tune" pairs and *reported* on the "report" pairs, so the figure that goes
+into the README was not tuned on.
+
+Usage: ``python benchmarks/defaults.py [--sizes 128 256 384 512] [--steps 200] [--coarsest 128]``
+``[--out DIR]``.
+Writes ``defaults.json`` and ``defaults.md`` to ``--out`` (default benchmarks/results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import stylelib
+from stylelib.optimize import AUTO_COARSEST, auto_scales, scale_sizes
+
+HERE = Path(__file__).resolve().parent
+
+#: (content, style, role): settings are chosen on "tune" pairs and reported on "report" pairs.
+PAIRS = [
+    ("hopper", "waves", "tune"),
+    ("landscape", "mosaic", "report"),
+    ("hopper", "swirls", "report"),
+]
+
+
+def run_pair(content_name: str, style_name: str, size: int, steps: int, coarsest: int) -> dict:
+    content = stylelib.sample_image(content_name, max_dim=size)
+    style = stylelib.sample_image(style_name, max_dim=size)
+    row = {"content": content_name, "style": style_name, "size": size, "steps": steps}
+
+    start = time.perf_counter()
+    single = stylelib.stylize(content, style, optimizer="lbfgs", steps=steps, scales=None)
+    row["single_seconds"] = time.perf_counter() - start
+    row["single_loss"] = single.final_loss
+
+    sides = auto_scales(size, start=0, coarsest=coarsest)
+    row["c2f_scales"] = sides
+    if len(sides) == 1:
+        return row
+    h, w = content.shape[1:3]
+    scale_sizes(h, w, sides)  # raises if a scale would be too small
+    start = time.perf_counter()
+    c2f = stylelib.stylize(content, style, optimizer="lbfgs", steps=steps, scales=sides)
+    row["c2f_seconds"] = time.perf_counter() - start
+    row["c2f_loss"] = c2f.final_loss
+    last = len(sides) - 1
+    reached = [r for r in c2f.history if r.scale == last and r.total <= single.final_loss]
+    # History seconds count from the first scale's start; the call also spent setup time before.
+    setup = row["c2f_seconds"] - c2f.history[-1].seconds
+    row["c2f_seconds_to_single_loss"] = reached[0].seconds + setup if reached else None
+    return row
+
+
+def markdown(rows: list[dict], machine: str) -> str:
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine}, untrained VGG19 "
+        "(`python benchmarks/defaults.py`). L-BFGS on the tutorial objective (TV 30).",
+        "",
+        "| pair (role) | size | single scale: time, loss | coarse to fine (scales) | "
+        "c2f: time, loss | c2f time to single's loss |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        pair = f"{r['content']} + {r['style']} ({r['role']})"
+        single = f"{r['single_seconds']:.0f} s, {r['single_loss']:.4g}"
+        if "c2f_seconds" not in r:
+            lines.append(f"| {pair} | {r['size']} | {single} | – | – | – |")
+            continue
+        reach = r["c2f_seconds_to_single_loss"]
+        reach = f"{reach:.0f} s" if reach is not None else "not reached"
+        lines.append(
+            f"| {pair} | {r['size']} | {single} | {' → '.join(map(str, r['c2f_scales']))} | "
+            f"{r['c2f_seconds']:.0f} s, {r['c2f_loss']:.4g} | {reach} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 384, 512])
+    parser.add_argument("--steps", type=int, default=stylelib.LBFGS_STEPS)
+    parser.add_argument("--coarsest", type=int, default=AUTO_COARSEST)
+    parser.add_argument("--roles", nargs="+", default=["tune", "report"])
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    info = stylelib.weights_in_use()
+    machine = f"{platform.processor() or platform.machine()}, {info.spec} weights"
+    rows = []
+    for content_name, style_name, role in PAIRS:
+        if role not in args.roles:
+            continue
+        for size in args.sizes:
+            row = run_pair(content_name, style_name, size, args.steps, args.coarsest)
+            row["role"] = role
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "defaults.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+    (args.out / "defaults.md").write_text(markdown(rows, machine))
+    print(markdown(rows, machine))
+
+
+if __name__ == "__main__":
+    main()
