@@ -20,6 +20,12 @@ WEIGHTS_ENV = "STYLELIB_VGG19_WEIGHTS"
 #: Seed of the untrained ("random") weights, so that every run and every machine gets the same net.
 RANDOM_WEIGHTS_SEED = 0
 
+#: The file Keras downloads for VGG19 without its classifier (``include_top=False``), its MD5 hash
+#: as Keras checks it (``file_hash`` in keras/src/applications/vgg19.py) and its size in MB.
+IMAGENET_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"
+IMAGENET_WEIGHTS_MB = 80
+
 #: Per-channel means subtracted by VGG19's "caffe" preprocessing, in BGR order, on the 0-255 scale.
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
 
@@ -56,8 +62,42 @@ class WeightsInfo:
                 "ImageNet-trained network produces."
             )
         if self.spec == "imagenet":
-            return f"VGG19 weights: ImageNet (trained, Keras download cache), {where}."
+            cached = cached_imagenet_weights()
+            if cached is not None:
+                return f"VGG19 weights: ImageNet (trained), cached by Keras at {cached}, {where}."
+            return (
+                f"VGG19 weights: ImageNet (trained), {where}. NOT downloaded yet: the first use "
+                f"needs the internet to download {IMAGENET_WEIGHTS_FILE} (about "
+                f"{IMAGENET_WEIGHTS_MB} MB) into {keras_weights_dir()}. " + _offline_advice()
+            )
         return f"VGG19 weights: file {self.spec} (assumed trained), {where}."
+
+
+def keras_weights_dir() -> Path:
+    """The folder where Keras caches downloaded weights: ``$KERAS_HOME/models``, else
+    ``~/.keras/models`` (``/tmp/.keras/models`` when the home folder cannot be written, as Keras
+    does). Introduced in notebook 02."""
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = Path("~").expanduser()
+        home = base / ".keras" if os.access(base, os.W_OK) else Path("/tmp/.keras")
+    return Path(home).expanduser() / "models"
+
+
+def cached_imagenet_weights() -> Path | None:
+    """The ImageNet VGG19 weights file in the Keras cache, or None if it was never downloaded."""
+    path = keras_weights_dir() / IMAGENET_WEIGHTS_FILE
+    return path if path.is_file() else None
+
+
+def _offline_advice() -> str:
+    """What to do without internet: copy the file, point at it, or use untrained weights."""
+    return (
+        f"Offline, do one of: copy {IMAGENET_WEIGHTS_FILE} (MD5 {IMAGENET_WEIGHTS_MD5}) from a "
+        f"machine that has it into {keras_weights_dir()}; set "
+        f"{WEIGHTS_ENV}=/path/to/{IMAGENET_WEIGHTS_FILE} (or pass weights=that path); or use "
+        "weights='random' for an untrained network (results do not show the real method)."
+    )
 
 
 def resolve_weights(weights: str | os.PathLike | None = None) -> WeightsInfo:
@@ -117,12 +157,10 @@ def _build(info: WeightsInfo) -> tf.keras.Model:
             return vgg19(include_top=False, weights="imagenet")
         except Exception as exc:  # Keras raises a bare Exception for "URL fetch failure"
             raise WeightsError(
-                "ImageNet VGG19 weights are not available: Keras could not download them and "
-                f"none are cached in ~/.keras/models/ ({str(exc).splitlines()[0][:200]}). Fix it by "
-                "one of: connect to the internet once (Keras caches the file); set "
-                f"{WEIGHTS_ENV}=/path/to/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 (or pass "
-                "weights=that path); or use weights='random' for an untrained network (offline "
-                "tests; results do not show the real method)."
+                "ImageNet VGG19 weights are not available: Keras could not download "
+                f"{IMAGENET_WEIGHTS_FILE} and none is cached in {keras_weights_dir()} "
+                f"({str(exc).splitlines()[0][:200]}). Connect to the internet once (Keras caches "
+                "the file). " + _offline_advice()
             ) from None
     model = vgg19(include_top=False, weights=None)
     try:

@@ -56,6 +56,41 @@ def test_imagenet_offline_raises_a_clear_weights_error(monkeypatch, tmp_path):
         assert hint in message
 
 
+def test_imagenet_description_says_whether_the_weights_are_cached(monkeypatch, tmp_path):
+    """Nothing cached: the first use needs the internet (~80 MB), and what to do offline; cached:
+    where the file is. The Keras cache folder is moved with KERAS_HOME."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    assert model_module.keras_weights_dir() == tmp_path / "keras" / "models"
+    assert model_module.cached_imagenet_weights() is None
+    text = str(stylelib.weights_in_use("imagenet"))
+    for hint in (
+        "NOT downloaded",
+        "internet",
+        "80 MB",
+        str(tmp_path / "keras" / "models"),
+        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "253f8cb515780f3b799900260a226db6",
+        "STYLELIB_VGG19_WEIGHTS=",
+        "random",
+    ):
+        assert hint in text, hint
+    cached = tmp_path / "keras" / "models" / model_module.IMAGENET_WEIGHTS_FILE
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"stand-in")
+    assert model_module.cached_imagenet_weights() == cached
+    text = str(stylelib.weights_in_use("imagenet"))
+    assert str(cached) in text and "NOT" not in text and "internet" not in text
+
+
+def test_the_expected_hash_is_the_one_keras_checks():
+    import inspect
+
+    vgg19 = pytest.importorskip("keras.src.applications.vgg19")
+    source = inspect.getsource(vgg19)
+    assert model_module.IMAGENET_WEIGHTS_FILE in source
+    assert f'file_hash="{model_module.IMAGENET_WEIGHTS_MD5}"' in source
+
+
 def test_local_weights_file_round_trip_and_bad_file(tmp_path):
     path = tmp_path / "vgg19_random.weights.h5"
     stylelib.load_vgg19("random").save_weights(path)
