@@ -44,7 +44,7 @@ from .optimize import (
     scale_sizes,
     stylize,
 )
-from .samples import SAMPLES, sample_image
+from .samples import SAMPLES, resolve_sample, sample_image
 
 __version__ = "0.1.0"
 
@@ -87,6 +87,7 @@ __all__ = [
     "make_preset",
     "mean_content_loss",
     "mean_gram_distance",
+    "resolve_sample",
     "resolve_weights",
     "sample_image",
     "scale_sizes",
