@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from ._tf import tf
 from .losses import (
@@ -30,6 +29,16 @@ OPTIMIZERS = ("adam", "lbfgs")
 #: step, and 200 of them pass the loss of the tutorial's 1000 Adam steps (README, "Benchmark").
 LBFGS_STEPS = 200
 INITS = ("content", "noise")
+
+#: The largest loss weight (content_weight, style_weight, tv_weight, each layer's w_l) and learning
+#: rate make_preset accepts. The loss is computed in float32, which overflows at 3.4e38: a weight
+#: above that is infinite before it multiplies anything (``style_weight=1e40`` made the first loss
+#: inf), and a large finite weight times a large loss term (or its gradient) overflows too. 1e12 is
+#: six orders of magnitude above the largest weight any reference implementation uses (the PyTorch
+#: tutorial's style weight 1e6, see the README's table), and a product with it stays finite while
+#: the unweighted term and its gradient stay below 3.4e26. The learning rate multiplies Adam's
+#: per-pixel step, whose other factor is of order one, so the same bound keeps it finite.
+MAX_WEIGHT = 1e12
 
 
 @dataclass(frozen=True)
@@ -116,14 +125,41 @@ def _layer_weights(layers, what: str) -> dict[str, float]:
     if isinstance(layers, str):
         layers = [layers]
     if isinstance(layers, Mapping):
-        weights = {str(k): float(v) for k, v in layers.items()}
+        weights = {str(k): v for k, v in layers.items()}
     elif isinstance(layers, Sequence):
         weights = {str(name): 1.0 / len(layers) for name in layers}
     else:
         raise ValueError(f"{what} must be a list of layer names or a name -> weight mapping")
     if not weights:
         raise ValueError(f"{what} must name at least one layer")
-    return weights
+    return {name: _check_weight(f"{what}[{name!r}]", w) for name, w in weights.items()}
+
+
+#: The settings _check_weight checks: finite, >= 0 (learning_rate > 0) and at most MAX_WEIGHT.
+_WEIGHT_SETTINGS = ("content_weight", "style_weight", "tv_weight", "learning_rate")
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_weight(key: str, value, positive: bool = False) -> float:
+    """``value`` as a float if it is finite, >= 0 (> 0 if ``positive``) and at most MAX_WEIGHT.
+
+    Otherwise ValueError, whose message starts with ``key`` (the command line maps it to a flag).
+    """
+    bound = "> 0" if positive else ">= 0"
+    if not _is_real(value):
+        raise ValueError(f"{key} must be a number {bound}, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and (value > 0 or (value == 0 and not positive))):
+        raise ValueError(f"{key} must be a finite number {bound}, got {value!r}")
+    if value > MAX_WEIGHT:
+        raise ValueError(
+            f"{key} must be at most {MAX_WEIGHT:g}, got {value:g}: a larger value can overflow "
+            "float32 (largest 3.4e38) once it multiplies a loss term (stylelib.objective.MAX_WEIGHT)"
+        )
+    return value
 
 
 def make_preset(preset: str | Preset = "tutorial", **overrides) -> Preset:
@@ -148,16 +184,21 @@ def make_preset(preset: str | Preset = "tutorial", **overrides) -> Preset:
     if changes.get("optimizer") == "lbfgs" and "steps" not in changes:
         changes["steps"] = min(preset.steps, LBFGS_STEPS)
     result = dataclasses.replace(preset, **changes)
-    for key in ("content_weight", "style_weight", "tv_weight"):
+    checked = {
+        key: _check_weight(key, getattr(result, key), positive=key == "learning_rate")
+        for key in _WEIGHT_SETTINGS
+    }
+    steps = result.steps
+    if isinstance(steps, bool) or not (isinstance(steps, numbers.Integral) and steps >= 0):
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    for key in ("beta_1", "beta_2"):
         value = getattr(result, key)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
-    if not (isinstance(result.steps, (int, np.integer)) and result.steps >= 0):
-        raise ValueError(f"steps must be an integer >= 0, got {result.steps!r}")
-    if not (math.isfinite(result.tv_epsilon) and result.tv_epsilon > 0):
-        raise ValueError(f"tv_epsilon must be > 0, got {result.tv_epsilon!r}")
-    if not (math.isfinite(result.learning_rate) and result.learning_rate > 0):
-        raise ValueError(f"learning_rate must be > 0, got {result.learning_rate!r}")
+        if not (_is_real(value) and 0 <= value < 1):
+            raise ValueError(f"{key} must be a number in [0, 1), got {value!r}")
+    for key in ("epsilon", "tv_epsilon"):
+        value = getattr(result, key)
+        if not (_is_real(value) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
     for key, allowed in (
         ("tv_kind", TV_KINDS),
         ("formulation", FORMULATIONS),
@@ -166,7 +207,7 @@ def make_preset(preset: str | Preset = "tutorial", **overrides) -> Preset:
     ):
         if getattr(result, key) not in allowed:
             raise ValueError(f"{key} must be one of {allowed}, got {getattr(result, key)!r}")
-    return result
+    return dataclasses.replace(result, steps=int(steps), **checked)
 
 
 class StyleObjective:

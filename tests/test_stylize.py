@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -86,6 +88,52 @@ def test_overrides_and_validation():
         stylelib.make_preset("gatys", optimizer="sgd")
     with pytest.raises(TypeError, match="colour"):
         stylelib.make_preset("gatys", colour=1)
+
+
+@pytest.mark.parametrize(
+    "setting, value, words",
+    [
+        ("style_weight", 1e40, ["style_weight", "at most 1e+12", "float32"]),
+        ("content_weight", float("inf"), ["content_weight", "finite"]),
+        ("tv_weight", float("nan"), ["tv_weight", "finite"]),
+        ("tv_weight", -1, ["tv_weight", ">= 0"]),
+        ("learning_rate", 0, ["learning_rate", "> 0"]),
+        ("learning_rate", 1e13, ["learning_rate", "at most"]),
+        ("style_weight", "1e4", ["style_weight", "a number"]),
+        ("style_weight", True, ["style_weight", "a number"]),
+        ("style_layers", {"block1_conv1": 1e20}, ["style_layers['block1_conv1']", "at most"]),
+        ("beta_1", 1.0, ["beta_1", "[0, 1)"]),
+        ("epsilon", 0.0, ["epsilon", "> 0"]),
+        ("steps", 2.5, ["steps", "integer"]),
+    ],
+)
+def test_make_preset_rejects_each_bad_number_naming_it(setting, value, words):
+    with pytest.raises(ValueError) as info:
+        stylelib.make_preset("gatys", **{setting: value})
+    message = str(info.value)
+    assert message.startswith(setting), message  # the command line maps this word to its flag
+    for word in words:
+        assert word in message, message
+
+
+def test_make_preset_accepts_the_largest_weight_and_numpy_numbers():
+    p = stylelib.make_preset(
+        "gatys",
+        style_weight=np.float32(stylelib.objective.MAX_WEIGHT),
+        content_weight=np.float32(2.5e-8),
+        steps=np.int64(7),
+    )
+    assert p.style_weight == pytest.approx(1e12, rel=1e-6) and type(p.style_weight) is float
+    assert p.steps == 7 and type(p.steps) is int
+
+
+def test_a_weight_of_1e40_fails_before_any_tensorflow_warning(content_image, style_image):
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "error"
+        )  # the old path printed NumPy's "overflow encountered in cast"
+        with pytest.raises(ValueError, match="style_weight must be at most"):
+            stylelib.stylize(content_image, style_image, style_weight=1e40, weights="random")
 
 
 @pytest.mark.parametrize("preset", ["tutorial", "gatys"])
