@@ -10,15 +10,62 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from ._tf import tf
 
 GRAM_NORMALIZATIONS = ("none", "locations", "elements")
 TV_KINDS = ("absolute", "squared", "smooth")
 
 
+def _static_shape(value) -> tf.TensorShape:
+    """The shape known before running: of a tensor, variable, NumPy array or nested list."""
+    shape = getattr(value, "shape", None)
+    return tf.TensorShape(shape if shape is not None else np.shape(value))
+
+
+def _shape_text(shape: tf.TensorShape) -> str:
+    return "[unknown rank]" if shape.rank is None else str(shape.as_list())
+
+
 def _check_features(features: tf.Tensor, name: str = "features") -> None:
-    if features.shape.rank != 4:
-        raise ValueError(f"{name} must be [B, H, W, C], got shape {features.shape}")
+    shape = _static_shape(features)
+    if shape.rank != 4:
+        raise ValueError(f"{name} must be [B, H, W, C], got shape {_shape_text(shape)}")
+
+
+def _check_same_shape(first, second, message: str, axes: tuple[int, ...] | None = None) -> None:
+    """Refuse two tensors whose shapes (or whose sizes along ``axes``) differ, instead of broadcasting.
+
+    ``message`` is formatted with ``{first}`` and ``{second}``, the two shapes. Sizes known before
+    running are compared at once, in eager mode and while a tf.function is traced, raising
+    ValueError. Sizes unknown until run time (a tf.function traced with ``None`` dimensions) get a
+    runtime assertion, which raises tf.errors.InvalidArgumentError with the message and both
+    shapes; XLA (``jit_compile=True``) drops such assertions, so there only known sizes are checked.
+    """
+    shape_a, shape_b = _static_shape(first), _static_shape(second)
+    a, b = shape_a, shape_b
+    if axes is not None and a.rank is not None and b.rank is not None:
+        a, b = tf.TensorShape([a[i] for i in axes]), tf.TensorShape([b[i] for i in axes])
+    if not a.is_compatible_with(b):
+        raise ValueError(message.format(first=_shape_text(shape_a), second=_shape_text(shape_b)))
+    if not (a.is_fully_defined() and b.is_fully_defined()):
+        runtime_a, runtime_b = tf.shape(first), tf.shape(second)
+        if axes is not None:
+            runtime_a, runtime_b = tf.gather(runtime_a, axes), tf.gather(runtime_b, axes)
+        text = message.format(first="x (below)", second="y (below)")
+        tf.debugging.assert_equal(runtime_a, runtime_b, message=text, summarize=8)
+
+
+def _check_pair(generated, target, function: str, names=("generated", "target")) -> None:
+    """ValueError naming ``function`` and both shapes unless the two have the same shape."""
+    first, second = names
+    _check_same_shape(
+        generated,
+        target,
+        f"{function}: {first} has shape {{first}} but {second} has shape {{second}}; "
+        "they must be the same (no broadcasting)",
+    )
 
 
 def gram_matrix(features: tf.Tensor, normalize: str = "locations") -> tf.Tensor:
@@ -51,7 +98,9 @@ def content_loss(generated: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
         generated: F, float32 [B, H, W, C], features of the image being optimised.
         target: P, the same shape, features of the content image.
     Returns: a float32 scalar (summed over the batch too). Introduced in notebook 03.
+    Raises ValueError naming both shapes when they differ: nothing is broadcast.
     """
+    _check_pair(generated, target, "content_loss")
     return 0.5 * tf.reduce_sum(tf.square(generated - target))
 
 
@@ -61,7 +110,9 @@ def gram_style_distance(gram: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
     E_l = 1/(4 N² M²) · Σ (G − A)² = 1/(4 N²) · Σ (G/M − A/M)², so working with G/M gives the
     paper's number exactly when both images have M positions, and still compares like with like
     when the style image has a different size. Introduced in notebook 04.
+    Raises ValueError naming both shapes when they differ.
     """
+    _check_pair(gram, target_gram, "gram_style_distance", ("gram", "target_gram"))
     channels = tf.cast(tf.shape(gram)[-1], gram.dtype)
     return tf.reduce_sum(tf.square(gram - target_gram)) / (4.0 * channels**2)
 
@@ -74,9 +125,17 @@ def style_layer_loss(generated: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
         target: features of the style image, float32 [B, H', W', C]. When H'·W' ≠ H·W each Gram
             matrix is divided by its own number of positions (see gram_style_distance).
     Returns: a float32 scalar. Introduced in notebook 04.
+    Raises ValueError naming both shapes when the batch sizes or the channel counts differ.
     """
     _check_features(generated, "generated")
     _check_features(target, "target")
+    _check_same_shape(
+        generated,
+        target,
+        "style_layer_loss: generated has shape {first} but target has shape {second}; the batch "
+        "size and the number of channels must be the same (height and width may differ)",
+        axes=(0, 3),
+    )
     return gram_style_distance(
         gram_matrix(generated, "locations"), gram_matrix(target, "locations")
     )
@@ -92,21 +151,44 @@ def style_loss(
     Args:
         generated, targets: feature maps [B, H, W, C] by layer name (targets: of the style image).
         layer_weights: w_l by layer name; default 1 / (number of layers) each, as in the paper.
-    Introduced in notebook 04.
+    Raises ValueError when ``generated``, ``targets`` and ``layer_weights`` do not name the same
+    layers. Introduced in notebook 04.
     """
     names = list(generated)
+    if not names:
+        raise ValueError("style_loss: generated has no layers")
+    _check_same_layers(names, targets, "targets")
     if layer_weights is None:
         layer_weights = {name: 1.0 / len(names) for name in names}
+    _check_same_layers(names, layer_weights, "layer_weights")
     return tf.add_n([layer_weights[n] * style_layer_loss(generated[n], targets[n]) for n in names])
 
 
+def _check_same_layers(names: list[str], other: Mapping, what: str) -> None:
+    missing = [n for n in names if n not in other]
+    extra = [n for n in other if n not in names]
+    if missing or extra:
+        raise ValueError(
+            f"style_loss: {what} must name the same layers as generated {names}; "
+            f"missing {missing}, not in generated {extra}"
+        )
+
+
 def mean_content_loss(generated: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """The TensorFlow tutorial's content term: mean over elements of (F − P)². Notebook 05."""
+    """The TensorFlow tutorial's content term: mean over elements of (F − P)². Notebook 05.
+
+    Raises ValueError naming both shapes when they differ.
+    """
+    _check_pair(generated, target, "mean_content_loss")
     return tf.reduce_mean(tf.square(generated - target))
 
 
 def mean_gram_distance(gram: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
-    """The TensorFlow tutorial's style term: mean of (G/M − A/M)² over the Gram entries. Notebook 05."""
+    """The TensorFlow tutorial's style term: mean of (G/M − A/M)² over the Gram entries. Notebook 05.
+
+    Raises ValueError naming both shapes when they differ.
+    """
+    _check_pair(gram, target_gram, "mean_gram_distance", ("gram", "target_gram"))
     return tf.reduce_mean(tf.square(gram - target_gram))
 
 

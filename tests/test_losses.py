@@ -159,3 +159,80 @@ def test_style_layer_loss_gradient():
 def test_total_variation_gradient(kind):
     # Random values make ties (where |.| has no derivative) vanishingly unlikely.
     _check_gradient(lambda x: stylelib.total_variation_loss(x, kind), RNG.random(size=(1, 5, 4, 3)))
+
+
+PAIR_LOSSES = [
+    (stylelib.content_loss, "content_loss", "generated", "target"),
+    (stylelib.mean_content_loss, "mean_content_loss", "generated", "target"),
+    (stylelib.gram_style_distance, "gram_style_distance", "gram", "target_gram"),
+    (stylelib.mean_gram_distance, "mean_gram_distance", "gram", "target_gram"),
+]
+
+
+@pytest.mark.parametrize("loss, name, first, second", PAIR_LOSSES)
+def test_losses_of_two_maps_refuse_mismatched_shapes_instead_of_broadcasting(
+    loss, name, first, second
+):
+    # The example: [1, 4, 4, 8] against [1, 1, 1, 8] used to broadcast and return 64.0.
+    a, b = tf.ones([1, 4, 4, 8]), tf.zeros([1, 1, 1, 8])
+    for x, y in ((a, b), (b, a), (a, np.zeros((1, 4, 4, 7), np.float32))):
+        with pytest.raises(ValueError) as info:
+            loss(x, y)
+        message = str(info.value)
+        assert message.startswith(f"{name}: {first} has shape {list(x.shape)} but {second}")
+        assert f"has shape {list(np.shape(y))}" in message
+    assert float(loss(a, tf.ones([1, 4, 4, 8]))) == 0.0  # equal shapes still work
+
+
+@pytest.mark.parametrize("loss, name, first, second", PAIR_LOSSES)
+def test_shape_check_happens_when_a_tf_function_is_traced(loss, name, first, second):
+    compiled = tf.function(loss)
+    # AutoGraph prefixes the message with the traced lines; it stays a ValueError.
+    with pytest.raises(ValueError, match=rf"{name}: {first} has shape \[1, 4, 4, 8\] but {second}"):
+        compiled(tf.ones([1, 4, 4, 8]), tf.zeros([1, 1, 1, 8]))
+    assert float(compiled(tf.ones([1, 2, 2, 8]), tf.zeros([1, 2, 2, 8]))) > 0
+
+
+def test_shape_check_with_sizes_unknown_until_run_time():
+    spec = tf.TensorSpec([None, None, None, 8], tf.float32)
+    compiled = tf.function(stylelib.content_loss, input_signature=[spec, spec])
+    assert float(compiled(tf.ones([1, 4, 4, 8]), tf.zeros([1, 4, 4, 8]))) == 64.0
+    with pytest.raises(tf.errors.InvalidArgumentError, match="content_loss: generated has shape"):
+        compiled(tf.ones([1, 4, 4, 8]), tf.zeros([1, 1, 1, 8]))
+    # Sizes known to differ already at tracing time are a ValueError, as in eager mode.
+    with pytest.raises(ValueError, match=r"\[None, None, None, 8\].*\[None, None, None, 7\]"):
+        tf.function(stylelib.content_loss).get_concrete_function(
+            spec, tf.TensorSpec([None, None, None, 7], tf.float32)
+        )
+
+
+def test_style_layer_loss_needs_equal_batch_and_channels_but_not_sizes():
+    f = tf.constant(RNG.normal(size=(1, 4, 6, 3)))
+    assert np.isfinite(stylelib.style_layer_loss(f, tf.constant(RNG.normal(size=(1, 7, 2, 3)))))
+    for other in ((1, 4, 6, 5), (2, 4, 6, 3)):
+        target = tf.constant(RNG.normal(size=other))
+        with pytest.raises(ValueError) as info:
+            stylelib.style_layer_loss(f, target)
+        message = str(info.value)
+        assert "style_layer_loss" in message and "[1, 4, 6, 3]" in message
+        assert str(list(other)) in message and "channels" in message
+
+
+def test_style_loss_needs_the_same_layer_names():
+    maps = {n: tf.constant(RNG.normal(size=(1, 4, 4, 3))) for n in "abc"}
+    generated = {n: maps[n] for n in "ab"}
+    with pytest.raises(ValueError, match=r"targets .*missing \['b'\], not in generated \['c'\]"):
+        stylelib.style_loss(generated, {n: maps[n] for n in "ac"})
+    with pytest.raises(ValueError, match=r"layer_weights .*missing \['b'\]"):
+        stylelib.style_loss(generated, generated, {"a": 1.0})
+    with pytest.raises(ValueError, match=r"layer_weights .*not in generated \['z'\]"):
+        stylelib.style_loss(generated, generated, {"a": 1.0, "b": 1.0, "z": 1.0})
+    with pytest.raises(ValueError, match="no layers"):
+        stylelib.style_loss({}, {})
+
+
+def test_losses_accept_numpy_features():
+    f, p = RNG.normal(size=(1, 3, 3, 2)), RNG.normal(size=(1, 3, 3, 2))
+    np.testing.assert_allclose(stylelib.content_loss(f, p), 0.5 * np.sum((f - p) ** 2))
+    with pytest.raises(ValueError, match=r"\[1, 3, 3, 2\].*\[3, 3, 2\]"):
+        stylelib.content_loss(f, p[0])
