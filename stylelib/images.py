@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import secrets
+import stat
 import warnings
 from pathlib import Path
 from typing import Union
@@ -141,6 +142,23 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
 
 
+def _check_max_dim(max_dim: int | None, name: str = "max_dim") -> None:
+    """Unless ``max_dim`` is None or a whole number >= MIN_SIDE, ImageError naming ``name``.
+
+    (ImageError, a ValueError, as before, so that code catching it keeps working; the message
+    names the argument, not the image, which is not at fault.)
+    """
+    if max_dim is None:
+        return
+    if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)):
+        raise ImageError(f"{name} must be a whole number of pixels or None, got {max_dim!r}")
+    if max_dim < MIN_SIDE:
+        raise ImageError(
+            f"{name} must be at least {MIN_SIDE} px (VGG19 halves the image 4 times before "
+            f"block5_conv1, leaving 2 x 2 there), got {max_dim}"
+        )
+
+
 def load_image(source: ImageSource, max_dim: int | None = 512) -> tf.Tensor:
     """Load an image as float32 ``[1, H, W, 3]`` in [0, 1].
 
@@ -157,14 +175,13 @@ def load_image(source: ImageSource, max_dim: int | None = 512) -> tf.Tensor:
         ImageError: naming the source, for a missing file, a directory, data that is not an
             image, truncated or corrupt data, more than ``MAX_PIXELS`` pixels, or a shorter side
             below ``MIN_SIDE`` pixels after resizing.
+            Also (naming ``max_dim``, not the source) when ``max_dim`` is neither None nor a
+            whole number >= ``MIN_SIDE``.
 
     Introduced in notebook 01.
     """
+    _check_max_dim(max_dim)
     name = _describe(source)
-    if max_dim is not None and (not isinstance(max_dim, (int, np.integer)) or max_dim < MIN_SIDE):
-        raise ImageError(
-            f"{name}: max_dim must be an integer >= {MIN_SIDE} or None, got {max_dim!r}"
-        )
     if isinstance(source, np.ndarray) or type(source).__module__.startswith("tensorflow"):
         image = _array_to_pil(np.asarray(source), name)
     else:
@@ -205,6 +222,21 @@ def to_uint8(image) -> np.ndarray:
     return np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+def _create_beside(target: Path) -> tuple[int, str]:
+    """A new empty file next to ``target``, opened for writing: (descriptor, name).
+
+    It is created the way ``open(target, "w")`` creates a file, with mode 0o666 less the umask,
+    not with the 0o600 of ``tempfile`` (which would leave a renamed result unreadable to others).
+    """
+    while True:
+        name = os.path.join(target.parent, f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            return os.open(name, flags, 0o666), name
+        except FileExistsError:  # 48 random bits: a clash is practically impossible; retry
+            continue
+
+
 def save_image(image, path: str | os.PathLike, *, quality: int = 95) -> Path:
     """Write an image to ``path`` as PNG or JPEG (chosen by the extension), atomically.
 
@@ -214,7 +246,11 @@ def save_image(image, path: str | os.PathLike, *, quality: int = 95) -> Path:
         quality: JPEG quality (1-95); ignored for PNG.
 
     The pixels go to a temporary file in the same folder, which is then renamed over ``path``, so an
-    interrupted save never leaves a half-written file nor destroys an existing one.
+    interrupted save never leaves a half-written file nor destroys an existing one. Permissions are
+    those an ordinary ``open(path, "w")`` gives: a new file gets 0o666 less the umask (0o644 with
+    the usual umask 022); replacing a file keeps its permission bits (its owner becomes whoever
+    saves). A symbolic link is written through, like ``open`` does, and stays a link. A file the
+    user may not write is refused, as ``open`` would refuse it.
     Returns the path written. Introduced in notebook 01.
     """
     target = Path(path)
@@ -227,21 +263,25 @@ def save_image(image, path: str | os.PathLike, *, quality: int = 95) -> Path:
     if target.is_dir():
         raise ImageError(f"'{target}': is a directory")
     pil = Image.fromarray(np.ascontiguousarray(to_uint8(image)))
+    real = Path(os.path.realpath(target))  # through symbolic links, as open() writes
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        real.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ImageError(f"'{target}': cannot create its folder ({exc.strerror})") from None
+    existing = real.stat() if real.exists() else None
+    if existing is not None and not os.access(real, os.W_OK):
+        raise ImageError(f"'{target}': cannot write (the existing file is read-only)")
     options = {"quality": quality} if fmt == "JPEG" else {}
     tmp_name = None
     try:
-        with tempfile.NamedTemporaryFile(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
-        ) as tmp:
-            tmp_name = tmp.name
+        fd, tmp_name = _create_beside(real)
+        with os.fdopen(fd, "wb") as tmp:
             pil.save(tmp, format=fmt, **options)
             tmp.flush()
             os.fsync(tmp.fileno())
-        os.replace(tmp_name, target)
+        if existing is not None:
+            os.chmod(tmp_name, stat.S_IMODE(existing.st_mode) & 0o777)
+        os.replace(tmp_name, real)
     except OSError as exc:
         raise ImageError(f"'{target}': cannot write ({exc.strerror or exc})") from None
     finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -180,8 +182,28 @@ def test_bad_arrays_and_arguments():
     _expect_error(np.zeros((10, 10, 2)), "expected an array")
     _expect_error(np.full((40, 40, 3), np.nan, dtype=np.float32), "NaN")
     _expect_error(np.zeros((40, 40, 3), dtype=np.int64), "dtype")
-    _expect_error(np.zeros((40, 40, 3), dtype=np.uint8), "max_dim", max_dim=8)
     _expect_error(12345, "unsupported image source")
+
+
+@pytest.mark.parametrize(
+    "max_dim, words",
+    [
+        (10, ["max_dim must be at least 32 px", "got 10"]),
+        (31, ["at least 32 px"]),
+        (64.0, ["whole number", "64.0"]),
+        (True, ["whole number", "True"]),
+    ],
+)
+def test_bad_max_dim_names_the_argument_not_the_image(tmp_path, max_dim, words):
+    path = tmp_path / "fine.png"
+    Image.new("RGB", (64, 64)).save(path)
+    with pytest.raises(ImageError) as info:  # an ImageError (a ValueError) as before ...
+        stylelib.load_image(path, max_dim=max_dim)
+    message = str(info.value)
+    assert str(path) not in message and message.startswith("max_dim")  # ... blaming the argument
+    for word in words:
+        assert word in message, message
+    assert stylelib.load_image(path, max_dim=np.int64(32)).shape == (1, 32, 32, 3)
 
 
 def test_save_and_reload_png_is_exact(tmp_path):
@@ -227,3 +249,97 @@ def test_save_over_an_existing_file_replaces_it_whole(tmp_path):
     stylelib.save_image(np.ones((40, 40, 3)), path)
     assert stylelib.load_image(path, max_dim=None).numpy().min() == 1.0
     assert [p.name for p in Path(tmp_path).iterdir()] == ["out.png"]
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test: ``umask(0o077)``; the old one is restored afterwards."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield os.umask
+    os.umask(old)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+@pytest.mark.parametrize("name", ["new.png", "new.jpg"])
+def test_new_files_get_the_permissions_open_would_give(tmp_path, umask, mask, expected, name):
+    umask(mask)
+    path = stylelib.save_image(np.zeros((40, 40, 3)), tmp_path / "sub" / name)
+    assert _mode(path) == expected == 0o666 & ~mask
+    with open(tmp_path / "plain.txt", "w") as plain:  # what an ordinary open() gives
+        plain.write("x")
+    assert _mode(path) == _mode(tmp_path / "plain.txt")
+
+
+def test_replacing_a_file_keeps_its_permissions(tmp_path, umask):
+    umask(0o022)
+    path = tmp_path / "shared.png"
+    stylelib.save_image(np.zeros((40, 40, 3)), path)
+    os.chmod(path, 0o664)  # e.g. group-writable in a class folder
+    stylelib.save_image(np.ones((40, 40, 3)), path)
+    assert _mode(path) == 0o664
+    assert stylelib.load_image(path, max_dim=None).numpy().min() == 1.0
+    os.chmod(path, 0o600)  # private stays private whatever the umask
+    umask(0o000)
+    stylelib.save_image(np.zeros((40, 40, 3)), path)
+    assert _mode(path) == 0o600
+
+
+def test_the_file_appears_whole_and_with_its_final_permissions(tmp_path, umask, monkeypatch):
+    umask(0o027)
+    path = tmp_path / "out.png"
+    seen = []
+    real_replace = os.replace
+
+    def spy(src, dst):  # the renamed file must already be complete and have its final mode
+        seen.append((_mode(src), Image.open(src).size))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    stylelib.save_image(np.zeros((40, 48, 3)), path)
+    assert seen == [(0o640, (48, 40))] and _mode(path) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    path = tmp_path / "keep.png"
+    stylelib.save_image(np.zeros((40, 40, 3)), path)
+    os.chmod(path, 0o640)
+    before = path.read_bytes()
+
+    def disk_full(self, fp, format=None, **params):
+        fp.write(b"half an image")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    with pytest.raises(ImageError, match="keep.png': cannot write .No space left on device"):
+        stylelib.save_image(np.ones((40, 40, 3)), path)
+    assert path.read_bytes() == before and _mode(path) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links")
+def test_saving_through_a_symbolic_link_keeps_the_link(tmp_path):
+    real = tmp_path / "gallery" / "result.png"
+    stylelib.save_image(np.zeros((40, 40, 3)), real)
+    link = tmp_path / "latest.png"
+    link.symlink_to(real)
+    stylelib.save_image(np.ones((40, 40, 3)), link)
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert stylelib.load_image(real, max_dim=None).numpy().min() == 1.0
+
+
+def test_a_read_only_file_is_not_replaced(tmp_path, monkeypatch):
+    path = tmp_path / "protected.png"
+    stylelib.save_image(np.zeros((40, 40, 3)), path)
+    os.chmod(path, 0o444)
+    if os.name == "posix" and os.geteuid() == 0:  # root may write anything: answer as a user would
+        monkeypatch.setattr(os, "access", lambda p, mode: not (mode & os.W_OK))
+    before = path.read_bytes()
+    with pytest.raises(ImageError, match="read-only"):
+        stylelib.save_image(np.ones((40, 40, 3)), path)
+    assert path.read_bytes() == before
