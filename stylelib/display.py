@@ -105,11 +105,10 @@ def pipeline_diagram(title: str = "Style transfer by optimisation: the whole pip
 
     Drawn, not computed: it needs no weights. Introduced in notebook 00.
     """
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt  # pyplot, so that Jupyter's inline backend shows the figure
     from matplotlib.patches import FancyBboxPatch
 
-    fig = Figure(figsize=(11, 4.6))
-    ax = fig.add_subplot()
+    fig, ax = plt.subplots(figsize=(11, 4.6))
     ax.set_xlim(0, 12)
     ax.set_ylim(-0.3, 6.2)
     ax.axis("off")

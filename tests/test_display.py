@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from stylelib.display import feature_grid, pipeline_diagram
+
+
+def teardown_function():
+    plt.close("all")
 
 
 def test_pipeline_diagram_names_every_stage():
@@ -27,6 +32,7 @@ def test_pipeline_diagram_names_every_stage():
     assert len(ax.patches) == 9, "nine boxes"
     assert sum(1 for t in ax.texts if getattr(t, "arrow_patch", None)) == 11, "eleven arrows"
     fig.canvas.draw()  # renders without a display
+    assert fig in map(plt.figure, plt.get_fignums()), "a pyplot figure, so notebooks show it"
 
 
 def test_pipeline_diagram_title_is_configurable():
