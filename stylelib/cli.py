@@ -1,8 +1,11 @@
 """The ``stylelib`` command: ``stylelib CONTENT STYLE -o OUT.png [options]``.
 
 Exit codes: 0 success, 1 the optimisation failed (non-finite loss), 2 bad arguments, unreadable
-images or unavailable weights, 130 interrupted. The output is written atomically and an existing
-file is never replaced unless ``--overwrite`` is given.
+images or unavailable weights, 130 interrupted. Every error is one line, ``stylelib: error: ...``;
+a bad option value is reported under the flag that was typed (``--max-dim: ...``), also when the
+library found it (its messages start with the keyword, which is mapped to the flag), and before
+any image is read or the network is built. The output is written atomically, with the permissions
+an ordinary ``open()`` would give, and an existing file is never replaced unless ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -15,46 +18,90 @@ from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+#: Library keywords whose command-line flag is not simply the keyword with dashes.
+_KEYWORD_ALIASES = {"callback_every": "--save-every"}
 
-def _positive_int(text: str) -> int:
+
+class _UsageError(Exception):
+    """A command-line mistake found by argparse; main() prints it as one line and returns 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print usage and exit; main() decides instead
+        raise _UsageError(message)
+
+
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
-def _non_negative_float(text: str) -> float:
+def _side(text: str) -> int:
+    """--max-dim / --style-max-dim: a whole number of pixels, at least images.MIN_SIDE."""
+    from .errors import ImageError
+    from .images import _check_max_dim
+
+    value = _whole_number(text)
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value >= 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+        _check_max_dim(value, name="")
+    except ImageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).strip()) from None
     return value
 
 
-def _scales(text: str) -> int | list[int]:
-    """--scales: "N" (N sizes, each twice the last) or "256,512,1024" (longer sides in px)."""
+def _number(text: str) -> float:
+    """A float; its range is checked by make_preset, whose message is then given the flag."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _seed(text: str) -> int:
+    """--seed: any whole number TensorFlow's stateless random ops take (64-bit signed)."""
+    value = _whole_number(text)
+    if not -(2**63) <= value < 2**63:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from -2**63 to 2**63 - 1 (64 bits), got {value}"
+        )
+    return value
+
+
+def _counts(text: str, what: str, least: int) -> int | list[int]:
     parts = [p.strip() for p in text.split(",")]
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of scales or comma-separated sizes in px, got {text!r}"
-        ) from None
-    if min(values) < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if min(values) < least:
+        raise argparse.ArgumentTypeError(f"each value must be at least {least}, got {text!r}")
     return values[0] if len(values) == 1 else values
+
+
+def _scales(text: str) -> int | list[int]:
+    """--scales: "N" (N sizes, each twice the last) or "256,512,1024" (longer sides in px)."""
+    return _counts(text, "a number of scales or comma-separated sizes in px", 1)
+
+
+def _scale_steps(text: str) -> int | list[int]:
+    """--scale-steps: "N" (N steps at every scale) or "200,100,100" (one count per scale)."""
+    return _counts(text, "a number of steps or one comma-separated count per scale", 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to document the command in the README)."""
-    from .objective import INITS, LBFGS_STEPS, OPTIMIZERS, PRESETS, TV_KINDS
+    from .objective import INITS, LBFGS_STEPS, MAX_WEIGHT, OPTIMIZERS, PRESETS, TV_KINDS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stylelib",
         description="Paint the content image in the style of the style image (Gatys et al. 2016).",
         epilog=(
@@ -68,14 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, help="output image, .png or .jpg")
     parser.add_argument(
         "--max-dim",
-        type=_positive_int,
+        type=_side,
         default=512,
         metavar="PX",
         help="longer side of the output in pixels (default 512)",
     )
     parser.add_argument(
         "--style-max-dim",
-        type=_positive_int,
+        type=_side,
         default=None,
         metavar="PX",
         help="longer side the style image is scaled to (default: --max-dim)",
@@ -107,14 +154,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--scale-steps",
-        type=_scales,
+        type=_scale_steps,
         metavar="N|N,N,...",
         help="steps at each scale (default: --steps at the first, half at each later one)",
     )
-    parser.add_argument("--learning-rate", type=_non_negative_float, metavar="LR")
-    parser.add_argument("--content-weight", type=_non_negative_float, metavar="ALPHA")
-    parser.add_argument("--style-weight", type=_non_negative_float, metavar="BETA")
-    parser.add_argument("--tv-weight", type=_non_negative_float, metavar="W")
+    limit = f"(default: the preset's; 0 to {MAX_WEIGHT:g})"
+    parser.add_argument(
+        "--learning-rate", type=_number, metavar="LR", help=f"Adam's step size {limit}"
+    )
+    parser.add_argument(
+        "--content-weight", type=_number, metavar="ALPHA", help=f"content loss weight {limit}"
+    )
+    parser.add_argument(
+        "--style-weight", type=_number, metavar="BETA", help=f"style loss weight {limit}"
+    )
+    parser.add_argument(
+        "--tv-weight", type=_number, metavar="W", help=f"total variation weight {limit}"
+    )
     parser.add_argument("--tv-kind", choices=TV_KINDS, help="total variation form (see README)")
     parser.add_argument("--init", choices=INITS, help="start from the content image or noise")
     parser.add_argument(
@@ -123,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="imagenet|random|PATH",
         help="VGG19 weights (default: $STYLELIB_VGG19_WEIGHTS, else imagenet)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for noise initialisation")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed for noise initialisation")
     parser.add_argument(
         "--save-every",
         type=_positive_int,
@@ -142,6 +198,47 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Library keyword -> the flag that sets it (max_dim -> --max-dim), read off the parser."""
+    flags = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings}
+    return {**flags, **_KEYWORD_ALIASES}
+
+
+def _with_flag(message: str, flags: dict[str, str], flag: str | None = None) -> str:
+    """A library message ("learning_rate must be > 0, ...") as the user typed it ("--learning-rate:
+    must be > 0, ..."). A message starting with no keyword is put under ``flag`` when given."""
+    keyword, _, rest = message.partition(" ")
+    if keyword in flags:
+        return f"{flags[keyword]}: {rest}"
+    return f"{flag}: {message}" if flag else message
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    """argparse's complaint: one line for a bad flag value; usage first for a missing argument."""
+    message = message.removeprefix("argument ")
+    if not message.startswith("-"):
+        parser.print_usage(sys.stderr)
+    return _fail(message)
+
+
+def _settings(args) -> dict:
+    """The make_preset keywords the flags set (None: the preset's value)."""
+    return {key: getattr(args, key) for key in _PRESET_FLAGS}
+
+
+#: The make_preset keywords that have a flag of their own.
+_PRESET_FLAGS = (
+    "steps",
+    "optimizer",
+    "learning_rate",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "tv_kind",
+    "init",
+)
+
+
 def _check_output(args) -> str | None:
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
@@ -153,23 +250,58 @@ def _check_output(args) -> str | None:
             return f"--output '{out}': is one of the input images; choose another file"
     if out.exists() and not args.overwrite:
         return f"--output '{out}': already exists; pass --overwrite to replace it"
+    # Found now rather than after a long run: a folder or a file the user may not write.
+    if out.exists() and not os.access(out, os.W_OK):
+        return f"--output '{out}': the existing file is read-only"
+    folder = out.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"--output '{out}': cannot create files in '{folder}' (permission denied)"
+    return None
+
+
+def _check_scales(args, content, flags) -> str | None:
+    """--scales against the content image's size, and --scale-steps against the scales."""
+    from .optimize import scale_sizes
+
+    try:
+        sizes = scale_sizes(*content.shape[1:3], args.scales)
+    except ValueError as exc:
+        return _with_flag(str(exc), flags, "--scales")
+    counts = args.scale_steps
+    if isinstance(counts, list) and len(counts) != len(sizes):
+        return (
+            f"--scale-steps: give one count per scale ({len(sizes)}, from --scales), or one "
+            f"number for all; got {len(counts)}: {','.join(map(str, counts))}"
+        )
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    from .objective import make_preset
+
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits with code 2 and a usage line on bad arguments
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        return _usage_error(parser, str(exc))
+    flags = _flags(parser)
+    try:  # every number is checked before any file is read or any weights are loaded
+        make_preset(args.preset, **_settings(args))
+    except ValueError as exc:
+        return _fail(_with_flag(str(exc), flags))
     problem = _check_output(args)
     if problem:
         return _fail(problem)
     try:
-        return _run(args)
+        return _run(args, flags)
     except KeyboardInterrupt:
         return _fail("interrupted; the output file was not written", EXIT_INTERRUPTED)
 
 
-def _run(args) -> int:
+def _run(args, flags: dict[str, str]) -> int:
     from .errors import ImageError, NonFiniteLossError, WeightsError
     from .images import load_image, save_image
     from .model import resolve_weights
@@ -181,6 +313,9 @@ def _run(args) -> int:
         style = load_image(args.style, max_dim=args.style_max_dim or args.max_dim)
     except (ImageError, WeightsError) as exc:
         return _fail(str(exc))
+    problem = _check_scales(args, content, flags)
+    if problem:
+        return _fail(problem)
     if not args.quiet:
         print(weights, file=sys.stderr)
 
@@ -193,14 +328,7 @@ def _run(args) -> int:
             content,
             style,
             preset=args.preset,
-            steps=args.steps,
-            optimizer=args.optimizer,
-            learning_rate=args.learning_rate,
-            content_weight=args.content_weight,
-            style_weight=args.style_weight,
-            tv_weight=args.tv_weight,
-            tv_kind=args.tv_kind,
-            init=args.init,
+            **_settings(args),
             scales=args.scales,
             scale_steps=args.scale_steps,
             seed=args.seed,
@@ -214,7 +342,7 @@ def _run(args) -> int:
     except NonFiniteLossError as exc:
         return _fail(str(exc).split(";")[0] + "; no output written", EXIT_FAILED)
     except ValueError as exc:
-        return _fail(str(exc))
+        return _fail(_with_flag(str(exc), flags))
     try:
         path = save_image(result.image, args.output)
     except ImageError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 
 import stylelib
+import stylelib.cli
+import stylelib.optimize
 
 from .conftest import smooth_image
 
@@ -140,3 +143,172 @@ def test_bad_scales(inputs, tmp_path):
         run_cli(content, style, "-o", out, "--max-dim", "64", "--scales", "3"), "fewer scales"
     )
     assert not out.exists()
+
+
+def run_main(capsys, *args) -> tuple[int, list[str]]:
+    """The command in this process (fast: no new TensorFlow import): exit code, stderr lines."""
+    code = stylelib.cli.main([str(a) for a in args])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    "option, value, words",
+    [
+        ("--max-dim", "10", ["must be at least 32 px", "VGG19 halves the image 4 times", "got 10"]),
+        ("--max-dim", "big", ["expected a whole number", "'big'"]),
+        ("--style-max-dim", "16", ["must be at least 32 px", "got 16"]),
+        ("--steps", "0", ["must be at least 1", "got 0"]),
+        ("--steps", "1e3", ["expected a whole number", "'1e3'"]),
+        ("--scales", "two", ["comma-separated sizes in px", "'two'"]),
+        ("--scales", "0", ["at least 1"]),
+        ("--scale-steps", "x", ["a number of steps", "'x'"]),
+        ("--scale-steps", "5,-1", ["at least 0"]),
+        ("--learning-rate", "0", ["> 0", "got 0.0"]),
+        ("--learning-rate", "nan", ["finite"]),
+        ("--learning-rate", "1e13", ["at most 1e+12"]),
+        ("--content-weight", "inf", ["finite"]),
+        ("--content-weight", "ten", ["expected a number", "'ten'"]),
+        ("--style-weight", "1e40", ["at most 1e+12", "got 1e+40", "overflow float32"]),
+        ("--tv-weight", "-1", [">= 0", "got -1.0"]),
+        ("--seed", "x", ["expected a whole number"]),
+        ("--seed", str(2**63), ["64 bits", str(2**63)]),
+        ("--save-every", "0", ["at least 1"]),
+        ("--preset", "nope", ["invalid choice: 'nope'"]),
+        ("--optimizer", "sgd", ["invalid choice: 'sgd'"]),
+    ],
+)
+def test_each_bad_option_is_one_line_naming_its_flag(
+    capsys, inputs, tmp_path, option, value, words
+):
+    out = tmp_path / "never.png"
+    code, lines = run_main(
+        capsys, inputs / "content.png", inputs / "style.jpg", "-o", out, option, value
+    )
+    assert code == 2
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"stylelib: error: {option}: "), lines[0]
+    for word in words:
+        assert word in lines[0], lines[0]
+    keyword = option[2:].replace("-", "_")  # the flag, never the library's keyword (max_dim)
+    assert ("_" not in keyword or keyword not in lines[0]) and "Warning" not in lines[0]
+    assert str(inputs) not in lines[0]  # the images are not blamed
+    assert not out.exists()
+
+
+def test_style_weight_1e40_is_one_line_and_exit_2_without_warnings(inputs, tmp_path):
+    # As a user runs it: before, NumPy printed a RuntimeWarning with a site-packages path, then
+    # "the loss became nan at step 0" after the network had been built.
+    result = run_cli(
+        inputs / "content.png",
+        inputs / "style.jpg",
+        "-o",
+        tmp_path / "o.png",
+        "--style-weight",
+        "1e40",
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[-1]] and lines[0].startswith("stylelib: error: --style-weight: "), lines
+    assert "Warning" not in result.stderr and "site-packages" not in result.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, start, words",
+    [
+        (["--max-dim", "64", "--scales", "32,48"], "--scales: must increase", ["end at", "64 px"]),
+        (["--max-dim", "64", "--scales", "3"], "--scales: the coarsest scale", ["fewer scales"]),
+        (["--max-dim", "128", "--scales", "2", "--scale-steps", "1,2,3"], "--scale-steps:", ["(2"]),
+    ],
+)
+def test_scale_options_are_checked_against_the_image_before_any_work(
+    capsys, inputs, tmp_path, args, start, words
+):
+    out = tmp_path / "never.png"
+    code, lines = run_main(
+        capsys,
+        inputs / "content.png",
+        inputs / "style.jpg",
+        "-o",
+        out,
+        "--weights",
+        "random",
+        *args,
+    )
+    assert code == 2 and len(lines) == 1, lines  # not even the weights line: nothing was run
+    assert lines[0].startswith(f"stylelib: error: {start}"), lines[0]
+    for word in words:
+        assert word in lines[0]
+
+
+def test_value_errors_from_stylize_name_the_flag(capsys, inputs, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ValueError("scale_steps must give one count >= 0 per scale (3), got [1, 2]")
+
+    monkeypatch.setattr(stylelib.optimize, "stylize", refuse)
+    code, lines = run_main(
+        capsys, inputs / "content.png", inputs / "style.jpg", "-o", tmp_path / "o.png", "-q"
+    )
+    assert code == 2 and lines == [
+        "stylelib: error: --scale-steps: must give one count >= 0 per scale (3), got [1, 2]"
+    ]
+
+
+def test_every_stylize_keyword_the_command_sets_maps_to_a_real_flag():
+    import inspect
+
+    parser = stylelib.cli.build_parser()
+    flags = stylelib.cli._flags(parser)
+    options = {s for action in parser._actions for s in action.option_strings}
+    keywords = set(inspect.signature(stylelib.stylize).parameters)
+    passed = set(stylelib.cli._PRESET_FLAGS) | {"scales", "scale_steps", "seed", "callback_every"}
+    assert passed <= keywords
+    for keyword in passed:
+        assert flags[keyword] in options, keyword
+        message = stylelib.cli._with_flag(f"{keyword} must be fine, got 1", flags)
+        assert message == f"{flags[keyword]}: must be fine, got 1"
+    assert flags["learning_rate"] == "--learning-rate" and flags["callback_every"] == "--save-every"
+    assert stylelib.cli._with_flag("the coarsest scale", flags, "--scales") == (
+        "--scales: the coarsest scale"
+    )
+
+
+def test_a_missing_argument_still_shows_the_usage(capsys):
+    code, lines = run_main(capsys, "only-one.png")
+    assert code == 2 and lines[0].startswith("usage: stylelib")
+    assert lines[-1].startswith("stylelib: error: the following arguments are required")
+
+
+@pytest.fixture
+def umask():
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+def test_output_files_get_ordinary_permissions(capsys, inputs, tmp_path, umask):
+    umask(0o027)
+    out = tmp_path / "gallery" / "out.png"
+    args = [inputs / "content.png", inputs / "style.jpg", "-o", out, "--max-dim", "48"]
+    args += ["--steps", "2", "--save-every", "1", "--weights", "random", "-q"]
+    assert run_main(capsys, *args) == (0, [])
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640  # 0o666 less the umask, not 0o600
+    os.chmod(out, 0o664)  # replacing keeps the permissions a class folder gave the file
+    assert run_main(capsys, *args, "--overwrite") == (0, [])
+    assert stat.S_IMODE(out.stat().st_mode) == 0o664
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.png"]
+
+
+def test_an_unwritable_output_is_refused_before_the_run(capsys, inputs, tmp_path, monkeypatch):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    os.chmod(folder, 0o555)
+    if os.geteuid() == 0:  # root may write anywhere: answer as a user would
+        monkeypatch.setattr(os, "access", lambda p, mode: not (mode & os.W_OK))
+    code, lines = run_main(
+        capsys, inputs / "content.png", inputs / "style.jpg", "-o", folder / "sub" / "o.png"
+    )
+    assert code == 2 and lines == [
+        f"stylelib: error: --output '{folder / 'sub' / 'o.png'}': cannot create files in "
+        f"'{folder}' (permission denied)"
+    ]
