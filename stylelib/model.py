@@ -57,7 +57,8 @@ class WeightsInfo:
         }[self.origin]
         if self.spec == "random":
             return (
-                f"VGG19 weights: RANDOM (untrained, seed {RANDOM_WEIGHTS_SEED}), {where}. Images "
+                f"VGG19 weights: RANDOM (untrained, seed {RANDOM_WEIGHTS_SEED}, each layer scaled "
+                f"to a fixed activation size), {where}. Images "
                 "and numbers made with them show the mechanics of the method, NOT what the "
                 "ImageNet-trained network produces."
             )
@@ -76,7 +77,7 @@ class WeightsInfo:
 def keras_weights_dir() -> Path:
     """The folder where Keras caches downloaded weights: ``$KERAS_HOME/models``, else
     ``~/.keras/models`` (``/tmp/.keras/models`` when the home folder cannot be written, as Keras
-    does). Introduced in notebook 02."""
+    does). weights_in_use reports whether the ImageNet file is there."""
     home = os.environ.get("KERAS_HOME")
     if not home:
         base = Path("~").expanduser()
@@ -130,9 +131,104 @@ def weights_in_use(weights: str | os.PathLike | None = None) -> WeightsInfo:
     return resolve_weights(weights)
 
 
-def _random_weights(model: tf.keras.Model, seed: int) -> None:
+#: Untrained weights, calibrated (see calibrate_random_vgg19): the root-mean-square (RMS) that each
+#: convolution's post-ReLU output has on the calibration images. Every layer up to block5_conv1
+#: (the last style layer) gets RANDOM_FEATURE_RMS; the layers after it, which only the content
+#: term of the default presets reads, get RANDOM_CONTENT_RMS. Both were chosen by measurement
+#: (benchmarks/untrained.py) so that the presets' weights, unchanged, give a result with the
+#: content's layout and the style's colours and texture.
+RANDOM_FEATURE_RMS = 300.0
+RANDOM_CONTENT_RMS = 10.0
+
+#: The offline sample images (stylelib.samples) the untrained network is calibrated on, and the
+#: longer side (px) they are drawn at. One photograph and four drawings.
+CALIBRATION_SAMPLES = ("hopper", "landscape", "mosaic", "swirls", "waves")
+CALIBRATION_SIZE = 64
+
+
+def random_feature_targets() -> dict[str, float]:
+    """Layer name -> the RMS calibrate_random_vgg19 gives its output (see RANDOM_FEATURE_RMS)."""
+    names = [row["name"] for row in vgg19_layer_table() if row["kind"].startswith("conv")]
+    last_style = names.index("block5_conv1")
+    return {
+        name: RANDOM_FEATURE_RMS if i <= last_style else RANDOM_CONTENT_RMS
+        for i, name in enumerate(names)
+    }
+
+
+def calibration_images(size: int = CALIBRATION_SIZE) -> list[tf.Tensor]:
+    """The images the untrained network is calibrated on: CALIBRATION_SAMPLES, each float32
+    [1, H, W, 3] in [0, 1] with longer side ``size`` (made offline, the same on every machine)."""
+    from .samples import sample_image  # samples imports images only: no import cycle
+
+    return [sample_image(name, max_dim=size) for name in CALIBRATION_SAMPLES]
+
+
+def _conv_outputs(model: tf.keras.Model, images, gains=None):
+    """Yield (conv layer, its post-ReLU outputs on each image, their RMS) from input to output.
+
+    ``gains(layer, rms)``, if given, returns the factor by which that layer's kernel has just been
+    multiplied; the outputs passed on are scaled to match (exact: with zero biases ReLU(g·z) =
+    g·ReLU(z) for g > 0)."""
+    xs = [vgg_preprocess(image) for image in images]
+    for layer in model.layers[1:]:
+        xs = [layer(x) for x in xs]
+        if isinstance(layer, tf.keras.layers.Conv2D):
+            squares = sum(float(tf.reduce_sum(tf.square(x))) for x in xs)
+            rms = float(np.sqrt(squares / sum(int(tf.size(x)) for x in xs)))
+            if gains is not None:
+                gain = gains(layer, rms)
+                xs = [x * gain for x in xs]
+                rms *= gain
+            yield layer, rms
+
+
+def feature_rms(model: tf.keras.Model, images) -> dict[str, float]:
+    """Layer name -> RMS of that convolution's post-ReLU output, pooled over every position,
+    channel and image. ``images``: float32 [1, H, W, 3] in [0, 1] tensors, any sizes."""
+    return {layer.name: rms for layer, rms in _conv_outputs(model, images)}
+
+
+def _round_gain(gain: float) -> float:
+    """Three significant digits: rounding differences between machines do not change the net."""
+    return float(f"{gain:.3g}")
+
+
+def calibrate_random_vgg19(model: tf.keras.Model, images, targets: dict[str, float]) -> dict:
+    """Scale each convolution's kernel, input to output, so that its output has the target RMS.
+
+    Keras' initialisation (Glorot uniform) keeps the variance of a layer's input only for linear
+    layers of equal fan-in and fan-out; after a ReLU it halves it, so through VGG19's 16 layers
+    the activations shrink: their RMS on the calibration images falls from 15 (block1_conv1) to
+    0.24 (block5_conv1). The style and content terms then measure almost nothing next to the
+    total variation, and the optimiser only blurs. Scaling each random layer so that its activations keep a fixed size on natural
+    images (data-dependent initialisation in the manner of LSUV, Mishkin & Matas, ICLR 2016)
+    restores the balance; untrained networks scaled so transfer texture (He, Wang & Hopcroft,
+    NeurIPS 2016; Ustyuzhaninov et al., ICLR 2017). Biases stay zero, so each layer's gain
+    multiplies its output exactly. Returns layer name -> gain (rounded to 3 significant digits).
+    The README's section on untrained weights shows what it changes (benchmarks/untrained.py).
+    """
+    gains: dict[str, float] = {}
+
+    def gain(layer, rms):
+        if not rms > 0:
+            raise ValueError(f"{layer.name}: all outputs are 0 on the calibration images")
+        kernel, bias = layer.get_weights()
+        if np.any(bias):
+            raise ValueError(f"{layer.name}: calibration needs zero biases")
+        gains[layer.name] = _round_gain(targets[layer.name] / rms)
+        layer.set_weights([kernel * np.float32(gains[layer.name]), bias])
+        return gains[layer.name]
+
+    for _ in _conv_outputs(model, images, gain):
+        pass
+    return gains
+
+
+def _random_weights(model: tf.keras.Model, seed: int, calibrate: bool = True) -> None:
     """Keras' default initialisation of VGG19 (Glorot-uniform kernels, zero biases), drawn from a
-    seeded NumPy generator so that every machine and TensorFlow version gets the same network."""
+    seeded NumPy generator so that every machine and TensorFlow version gets the same network;
+    then (``calibrate``) each layer scaled by calibrate_random_vgg19 on calibration_images()."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, tf.keras.layers.Conv2D):
@@ -141,6 +237,8 @@ def _random_weights(model: tf.keras.Model, seed: int) -> None:
             limit = np.sqrt(6.0 / (kh * kw * c_in + kh * kw * c_out))
             new_kernel = rng.uniform(-limit, limit, kernel.shape).astype(np.float32)
             layer.set_weights([new_kernel, np.zeros_like(bias)])
+    if calibrate:
+        calibrate_random_vgg19(model, calibration_images(), random_feature_targets())
 
 
 _MODEL_CACHE: dict[str, tf.keras.Model] = {}
@@ -180,7 +278,8 @@ def load_vgg19(weights: str | os.PathLike | None = None) -> tf.keras.Model:
 
     Args:
         weights: "imagenet" (downloaded and cached by Keras), a path to a local weights file, or
-            "random" (untrained, seeded: the same network everywhere). ``None`` means the
+            "random" (untrained: seeded Glorot draws, each layer scaled by
+            calibrate_random_vgg19; the same network everywhere). ``None`` means the
             environment variable ``STYLELIB_VGG19_WEIGHTS`` if set, else "imagenet".
 
     The model takes BGR mean-subtracted input of any size, [B, H, W, 3]. It is built once per

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,16 +14,80 @@ import stylelib
 from stylelib import model as model_module
 
 
-def test_random_weights_are_seeded_and_the_model_is_frozen():
+def _uncalibrated_vgg19():
+    """The untrained VGG19 with Keras' initialisation only (what "random" meant before)."""
+    vgg = tf.keras.applications.VGG19(include_top=False, weights=None)
+    model_module._random_weights(vgg, model_module.RANDOM_WEIGHTS_SEED, calibrate=False)
+    vgg.trainable = False
+    return vgg
+
+
+def test_random_weights_are_seeded_scaled_glorot_draws_and_the_model_is_frozen():
     vgg = stylelib.load_vgg19("random")
     assert vgg.trainable is False and not vgg.trainable_weights
     fresh = model_module._build(stylelib.resolve_weights("random"))  # built anew, not cached
     for a, b in zip(vgg.get_weights(), fresh.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    kernel = vgg.get_layer("block1_conv1").get_weights()[0]
+    glorot = _uncalibrated_vgg19()
+    kernel = glorot.get_layer("block1_conv1").get_weights()[0]
     limit = np.sqrt(6 / (3 * 3 * 3 + 3 * 3 * 64))  # Glorot uniform, as Keras initialises VGG19
     assert np.abs(kernel).max() <= limit
     assert abs(kernel.std() - limit / np.sqrt(3)) < 0.05 * limit
+    # Calibration multiplies each layer's Glorot draws by one positive gain and keeps zero biases.
+    for layer in glorot.layers:
+        if isinstance(layer, tf.keras.layers.Conv2D):
+            drawn = layer.get_weights()[0]
+            scaled, bias = vgg.get_layer(layer.name).get_weights()
+            gain = float(np.sum(scaled * drawn) / np.sum(drawn * drawn))
+            assert gain > 0 and not np.any(bias), layer.name
+            np.testing.assert_allclose(scaled, gain * drawn, rtol=1e-5, atol=1e-8 * gain)
+
+
+def test_calibrated_layers_have_the_target_size_on_the_calibration_images():
+    images = model_module.calibration_images()
+    targets = model_module.random_feature_targets()
+    assert len(targets) == 16 and targets["block1_conv1"] == model_module.RANDOM_FEATURE_RMS
+    assert targets["block5_conv1"] == model_module.RANDOM_FEATURE_RMS  # the last style layer
+    assert targets["block5_conv2"] == model_module.RANDOM_CONTENT_RMS
+    calibrated = model_module.feature_rms(stylelib.load_vgg19("random"), images)
+    for name, target in targets.items():  # gains are rounded to 3 digits: within 0.5 % each
+        assert abs(calibrated[name] / target - 1) < 0.01, (name, calibrated[name], target)
+    # Keras' initialisation lets the activations shrink layer after layer: the problem it solves.
+    glorot = model_module.feature_rms(_uncalibrated_vgg19(), images)
+    assert glorot["block5_conv1"] < glorot["block1_conv1"] / 30
+    # On images it was not calibrated on, the size stays near the target.
+    other = [stylelib.sample_image(name, max_dim=128) for name in ("hopper", "swirls")]
+    for name, value in model_module.feature_rms(stylelib.load_vgg19("random"), other).items():
+        assert 0.5 < value / targets[name] < 2, (name, value)
+
+
+_spec = importlib.util.spec_from_file_location(
+    "untrained_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "untrained.py"
+)
+untrained_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(untrained_bench)
+
+
+@pytest.mark.parametrize("init", ["calibrated", "glorot"])
+def test_untrained_network_transfers_style_and_keeps_the_content(monkeypatch, init):
+    """Tutorial preset, 64 px, 8 L-BFGS iterations: with the calibrated network the style term
+    falls many times, the colours move toward the style's and the content's detail stays; with
+    Keras' initialisation alone none of that happens (the optimiser only blurs)."""
+    monkeypatch.setattr(model_module, "_MODEL_CACHE", {})
+    if init == "glorot":
+        model_module._MODEL_CACHE["random"] = _uncalibrated_vgg19()
+    content = stylelib.sample_image("hopper", max_dim=64)
+    style = stylelib.sample_image("waves", max_dim=64)
+    result = stylelib.stylize(
+        content, style, optimizer="lbfgs", steps=8, scales=None, weights="random"
+    )
+    fell = result.history[0].style / result.history[-1].style
+    detail = untrained_bench.detail_correlation(result.image, content)
+    moved = untrained_bench.colour_distance(result.image, style) / untrained_bench.colour_distance(
+        content, style
+    )
+    transferred = fell > 8 and moved < 0.8 and detail > 0.7
+    assert transferred == (init == "calibrated"), (init, fell, moved, detail)
 
 
 def test_resolution_order_and_descriptions(monkeypatch, tmp_path):
