@@ -1,7 +1,18 @@
 # Two commands do all set-up on a fresh machine:
-#   make lab    create .venv if missing, install the project, open JupyterLab in notebooks/
-#   make test   create .venv if missing, install the project, run ruff, the unit tests and
-#               every notebook under nbval (offline: untrained weights, fast mode)
+#   make lab         create .venv if missing, install the project, open JupyterLab in notebooks/
+#                    (as root, as on Colab, Docker or a cloud shell, it passes --allow-root)
+#   make test        create .venv if missing, install the project, run ruff, the unit tests (with
+#                    the Colab pins check, tests/test_colab_pins.py) and every notebook under nbval
+#                    (offline: untrained weights, fast mode)
+# More tests (CI, .ci/run, runs test and test-colab):
+#   make test-colab  .venv-colab holds Colab's pinned versions (../shared/colab/pip-freeze.gpu.txt,
+#                    or COLAB_FREEZE=...) on Python 3.13 if this machine has one; installs stylelib
+#                    as the setup cell does, fails if that moved a pin, runs every notebook (fast
+#                    mode) and the widget tests there
+#   make test-floors .venv-floors holds the lowest versions pyproject.toml allows (uv
+#                    --resolution lowest-direct); runs ruff and the unit tests there
+#   make test-full   every notebook under nbval in full mode (full sizes and steps; untrained
+#                    weights, offline): long
 # Also: make bench (benchmarks/, writes benchmarks/results/), make nav, make strip, make clean.
 
 PYTHON ?= python3
@@ -10,32 +21,101 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # The test command's visible switches: untrained weights (no internet here) and the fast mode.
-TEST_ENV := STYLELIB_VGG19_WEIGHTS=random STYLELIB_FAST=1
+WEIGHTS_ENV := STYLELIB_VGG19_WEIGHTS=random
+TEST_ENV := $(WEIGHTS_ENV) STYLELIB_FAST=1
+NBVAL := --nbval-lax --nbval-current-env
 
-.PHONY: lab test lint unit notebooks bench nav strip clean
+# Jupyter refuses to start as root unless told to; root is normal on Colab, Docker, cloud shells.
+USER_ID ?= $(shell id -u)
+LAB_ARGS := $(if $(filter 0,$(USER_ID)),--allow-root)
+
+COLAB_VENV ?= .venv-colab
+COLAB_BIN := $(COLAB_VENV)/bin
+COLAB_FREEZE ?= ../shared/colab/pip-freeze.gpu.txt
+COLAB_TOOL := $(COLAB_BIN)/python tools/colab_env.py --freeze $(COLAB_FREEZE)
+COLAB_PIN := --constraint $(COLAB_VENV)/colab-constraints.txt
+# The unit tests that exercise ipywidgets: they must pass on Colab's 7.7.1 as well as on 8.
+WIDGET_TESTS = $(sort $(wildcard tests/test_widgets.py) $(shell grep -lE "def test_\w*widget" tests/test_*.py))
+# ipykernel 6.17's debugger prints a warning about frozen modules at each kernel start.
+QUIET_KERNEL := PYDEVD_DISABLE_FILE_VALIDATION=1
+
+FLOORS_VENV ?= .venv-floors
+FLOORS_BIN := $(FLOORS_VENV)/bin
+
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: lab test lint unit notebooks test-colab test-floors test-full bench nav strip clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[notebooks,test]"
+	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_QUIET) -e ".[notebooks,test]"
 	touch $@
 
 lab: $(STAMP)
-	cd notebooks && ../$(BIN)/jupyter lab
+	@echo "JupyterLab starts below: open the http://127.0.0.1:8888/lab?token=... address it prints."
+	@echo "Stop it with Ctrl-C twice (or '$(BIN)/jupyter lab stop' from another terminal)."
+	cd notebooks && ../$(BIN)/jupyter lab $(LAB_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests notebooks \
-		--nbval-lax --nbval-current-env
+	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests notebooks $(NBVAL)
 
 unit: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests
 
 notebooks: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider notebooks --nbval-lax --nbval-current-env
+	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider notebooks $(NBVAL)
+
+# Full mode: what a learner runs, at full sizes and step counts (still untrained weights).
+test-full: $(STAMP)
+	env -u STYLELIB_FAST $(WEIGHTS_ENV) $(BIN)/python -m pytest -p no:cacheprovider notebooks $(NBVAL)
+
+# Colab's pinned packages (the series' own, and through the constraints everything they need),
+# then the test tools, which Colab lacks, with the pins as constraints so they cannot move one.
+$(COLAB_VENV)/.installed: tools/colab_env.py $(COLAB_FREEZE)
+	rm -rf $(COLAB_VENV)
+	"$$($(PYTHON) tools/colab_env.py python)" -m venv $(COLAB_VENV)
+	$(COLAB_TOOL) constraints -o $(COLAB_VENV)/colab-constraints.txt
+	$(COLAB_TOOL) series > $(COLAB_VENV)/colab-series.txt
+	$(COLAB_BIN)/python -m pip install $(PIP_QUIET) $(COLAB_PIN) pip
+	$(COLAB_BIN)/python -m pip install $(PIP_QUIET) $(COLAB_PIN) -r $(COLAB_VENV)/colab-series.txt
+	$(COLAB_BIN)/python -m pip install $(PIP_QUIET) $(COLAB_PIN) pytest nbval
+	$(COLAB_TOOL) check-installed
+	touch $@
+
+$(COLAB_FREEZE):
+	@echo "test-colab needs Colab's package list at $@ (or set COLAB_FREEZE=...)" >&2; exit 1
+
+# As the setup cell does on Colab (`%pip install "stylelib @ git+..."`: no constraints), then
+# check that nothing Colab pins moved, then the notebooks and the widget tests.
+test-colab: $(COLAB_VENV)/.installed
+	@$(COLAB_BIN)/python -c "import sys; print('test-colab: Python', sys.version.split()[0])"
+	$(COLAB_BIN)/python -m pip install $(PIP_QUIET) .
+	$(COLAB_TOOL) check-installed
+	$(QUIET_KERNEL) $(TEST_ENV) $(COLAB_BIN)/python -m pytest -p no:cacheprovider notebooks $(NBVAL)
+	$(if $(WIDGET_TESTS),$(TEST_ENV) $(COLAB_BIN)/python -m pytest -p no:cacheprovider \
+		$(WIDGET_TESTS) -k widget,@echo "test-colab: no widget tests in tests/")
+
+# The lowest versions pyproject.toml declares, for the direct dependencies (and the extras);
+# what they need in turn at its newest. uv installs from PyPI.
+$(FLOORS_VENV)/.installed: pyproject.toml
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_BIN)/python -m pip install $(PIP_QUIET) uv
+	$(FLOORS_BIN)/uv pip install --quiet --python $(FLOORS_BIN)/python \
+		--resolution lowest-direct -e ".[notebooks,test]"
+	touch $@
+
+test-floors: $(FLOORS_VENV)/.installed
+	$(FLOORS_BIN)/uv pip list --python $(FLOORS_BIN)/python | grep -iE \
+		'^(tensorflow|numpy|pillow|matplotlib|ipywidgets|scipy|tqdm|pytest|nbval|ruff|ipykernel) '
+	$(FLOORS_BIN)/ruff check .
+	$(FLOORS_BIN)/ruff format --check .
+	$(QUIET_KERNEL) $(TEST_ENV) $(FLOORS_BIN)/python -m pytest -p no:cacheprovider tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --readme README.md
@@ -47,5 +127,5 @@ strip: $(STAMP)
 	$(BIN)/python tools/notebooks.py strip
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(COLAB_VENV) $(FLOORS_VENV) build *.egg-info .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

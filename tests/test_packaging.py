@@ -1,12 +1,15 @@
-"""pyproject.toml and environment.yml agree, and nothing pins TensorFlow from above (Colab)."""
+"""pyproject.toml and environment.yml agree, nothing pins TensorFlow from above (Colab), and the
+Makefile's targets say what they do (`make lab` as root, `make test-full`, CI's order)."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+from packaging.specifiers import SpecifierSet
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -59,3 +62,49 @@ def test_environment_yml_agrees_with_pyproject():
 
 def test_console_script_points_at_main():
     assert PYPROJECT["project"]["scripts"]["stylelib"] == "stylelib.cli:main"
+
+
+def test_python_range_is_what_tensorflow_has_wheels_for():
+    """TensorFlow 2.16-2.21 publish wheels for CPython 3.10-3.13 only; Colab runs 3.13."""
+    allowed = SpecifierSet(PYPROJECT["project"]["requires-python"])
+    assert [v for v in ("3.9", "3.10", "3.13", "3.14") if allowed.contains(f"{v}.0")] == [
+        "3.10",
+        "3.13",
+    ]
+
+
+def test_files_named_in_pyproject_exist():
+    for path in re.findall(
+        r"\b(?:tools|tests)/[\w/]+\.py\b", (ROOT / "pyproject.toml").read_text()
+    ):
+        assert (ROOT / path).is_file(), f"pyproject.toml names {path}, which does not exist"
+
+
+def _dry_run(target: str, *assignments: str) -> str:
+    """What `make -n TARGET` would run (nothing is run), with the given variable assignments."""
+    done = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), target, *assignments],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_make_lab_allows_root_only_for_root():
+    """Jupyter refuses root without --allow-root; Colab, Docker and cloud shells run as root."""
+    assert "jupyter lab --allow-root" in _dry_run("lab", "USER_ID=0")
+    as_user = _dry_run("lab", "USER_ID=1000")
+    assert "jupyter lab" in as_user and "--allow-root" not in as_user
+    assert "Ctrl-C" in as_user  # and it says how to stop it
+
+
+def test_make_test_full_runs_the_notebooks_without_fast_mode():
+    [line] = [ln for ln in _dry_run("test-full").splitlines() if "pytest" in ln]
+    assert "env -u STYLELIB_FAST" in line and "STYLELIB_FAST=1" not in line, line
+    assert "STYLELIB_VGG19_WEIGHTS=random" in line and "notebooks --nbval-lax" in line, line
+
+
+def test_ci_runs_the_tests_then_the_colab_environment():
+    steps = re.findall(r"^\s*(?:exec )?make ([\w-]+)", (ROOT / ".ci/run").read_text(), re.M)
+    assert steps[:2] == ["test", "test-colab"], steps
