@@ -87,9 +87,11 @@ def _counts(text: str, what: str, least: int) -> int | list[int]:
     return values[0] if len(values) == 1 else values
 
 
-def _scales(text: str) -> int | list[int]:
-    """--scales: "N" (N sizes, each twice the last) or "256,512,1024" (longer sides in px)."""
-    return _counts(text, "a number of scales or comma-separated sizes in px", 1)
+def _scales(text: str) -> str | int | list[int]:
+    """--scales: "auto", "N" (N sizes, each twice the last) or "256,512,1024" (longer sides, px)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return _counts(text, "auto, a number of scales or comma-separated sizes in px", 1)
 
 
 def _scale_steps(text: str) -> int | list[int]:
@@ -100,6 +102,7 @@ def _scale_steps(text: str) -> int | list[int]:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to document the command in the README)."""
     from .objective import INITS, LBFGS_STEPS, MAX_WEIGHT, OPTIMIZERS, PRESETS, TV_KINDS
+    from .optimize import AUTO_COARSEST, AUTO_SCALES_FROM, DEFAULT_OPTIMIZER
 
     parser = _Parser(
         prog="stylelib",
@@ -136,9 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
-        default="lbfgs",
-        help="lbfgs (default: reaches a given loss many times sooner, see README) or adam "
-        "(the tutorial's optimiser)",
+        default=DEFAULT_OPTIMIZER,
+        help=f"{DEFAULT_OPTIMIZER} (default, as in the library: reaches the tutorial's loss many "
+        "times sooner, see README) or adam (the tutorial's optimiser)",
     )
     parser.add_argument(
         "--steps",
@@ -148,9 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scales",
         type=_scales,
-        metavar="N|PX,PX,...",
-        help="coarse to fine: N sizes each twice the last, or the longer side of each "
-        "(e.g. 256,512,1024; the last must equal --max-dim). Default: one scale",
+        default="auto",
+        metavar="auto|N|PX,PX,...",
+        help=f"coarse to fine: N sizes each twice the last, or the longer side of each "
+        f"(e.g. 256,512,1024; the last must equal --max-dim); 1 for one scale. Default auto: "
+        f"one scale below {AUTO_SCALES_FROM} px, from there sizes halving down to "
+        f"{AUTO_COARSEST} px (stylelib.auto_scales)",
     )
     parser.add_argument(
         "--scale-steps",

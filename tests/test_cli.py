@@ -312,3 +312,13 @@ def test_an_unwritable_output_is_refused_before_the_run(capsys, inputs, tmp_path
         f"stylelib: error: --output '{folder / 'sub' / 'o.png'}': cannot create files in "
         f"'{folder}' (permission denied)"
     ]
+
+
+def test_defaults_are_the_librarys():
+    """One default for the library and the command: the optimiser and automatic coarse to fine."""
+    args = stylelib.cli.build_parser().parse_args(["c.png", "s.png", "-o", "o.png"])
+    assert args.optimizer == stylelib.DEFAULT_OPTIMIZER
+    assert args.scales == "auto"
+    parse = stylelib.cli.build_parser().parse_args
+    assert parse(["c.png", "s.png", "-o", "o.png", "--scales", "AUTO"]).scales == "auto"
+    assert parse(["c.png", "s.png", "-o", "o.png", "--scales", "1"]).scales == 1
