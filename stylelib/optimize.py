@@ -448,6 +448,12 @@ def stylize(
     )
     if not (isinstance(callback_every, int) and callback_every >= 1):
         raise ValueError(f"callback_every must be an integer >= 1, got {callback_every!r}")
+    if not (
+        isinstance(seed, (int, np.integer))
+        and not isinstance(seed, bool)
+        and -(2**63) <= seed < 2**63
+    ):
+        raise ValueError(f"seed must be a whole number from -2**63 to 2**63 - 1, got {seed!r}")
     content_image = _as_image(content, max_dim)
     style_image = _as_image(style, max_dim)
     height, width = content_image.shape[1:3]

@@ -188,3 +188,9 @@ def test_defaults_are_lbfgs_and_auto_scales():
     assert [max(d["size"]) for d in single.extra["scales"]] == [64]
     adam = stylelib.stylize(small, style, steps=1, optimizer="adam", weights="random")
     assert adam.preset.optimizer == "adam" and adam.preset.learning_rate == 0.02
+
+
+@pytest.mark.parametrize("seed", [2**63, -(2**63) - 1, 1.5, True, "7"])
+def test_bad_seed_names_the_argument(content_image, style_image, seed):
+    with pytest.raises(ValueError, match="^seed must be"):
+        stylelib.stylize(content_image, style_image, seed=seed, init="noise", weights="random")
