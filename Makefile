@@ -32,6 +32,8 @@ LAB_ARGS := $(if $(filter 0,$(USER_ID)),--allow-root)
 COLAB_VENV ?= .venv-colab
 COLAB_BIN := $(COLAB_VENV)/bin
 COLAB_FREEZE ?= ../shared/colab/pip-freeze.gpu.txt
+# Colab's Python (3.13) when this machine has it, else python3; or say which: COLAB_PYTHON=...
+COLAB_PYTHON ?= $$($(PYTHON) tools/colab_env.py python)
 COLAB_TOOL := $(COLAB_BIN)/python tools/colab_env.py --freeze $(COLAB_FREEZE)
 COLAB_PIN := --constraint $(COLAB_VENV)/colab-constraints.txt
 # The unit tests that exercise ipywidgets: they must pass on Colab's 7.7.1 as well as on 8.
@@ -78,7 +80,7 @@ test-full: $(STAMP)
 # then the test tools, which Colab lacks, with the pins as constraints so they cannot move one.
 $(COLAB_VENV)/.installed: tools/colab_env.py $(COLAB_FREEZE)
 	rm -rf $(COLAB_VENV)
-	"$$($(PYTHON) tools/colab_env.py python)" -m venv $(COLAB_VENV)
+	"$(COLAB_PYTHON)" -m venv $(COLAB_VENV)
 	$(COLAB_TOOL) constraints -o $(COLAB_VENV)/colab-constraints.txt
 	$(COLAB_TOOL) series > $(COLAB_VENV)/colab-series.txt
 	$(COLAB_BIN)/python -m pip install $(PIP_QUIET) $(COLAB_PIN) pip
