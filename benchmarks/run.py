@@ -362,8 +362,11 @@ def markdown(report: dict) -> str:
     lines = [
         f"Measured {report['date']} on {m['cpu']}, {m['cores']} cores, no GPU, "
         f"TensorFlow {m['tensorflow']}, untrained VGG19 (`make bench`, "
-        f"`benchmarks/results/bench.json`). Loss values depend on the weights; times do not.",
+        f"`benchmarks/results/bench.json`). The time of one step does not depend on the weights' "
+        "values; losses, and so the time to reach a given loss, do.",
     ]
+    if report.get("weights_note"):
+        lines[0] += " " + report["weights_note"]
     steps = {row["size"]: row for row in report["step_times"]}
     sizes = sorted(steps)
 
@@ -403,13 +406,13 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         "| c. coarse-to-fine L-BFGS (tutorial preset) | scales (iterations) | time | peak RSS "
-        "(target 1024 px ≤ 6 GB) |",
+        "(target 1024 px ≤ 6 GiB) |",
         "|---|---|---|---|",
     ]
     for r in report["coarse_to_fine"]:
         scales = " → ".join(f"{max(s['size'])} ({s['iterations']})" for s in r["scales"])
         lines.append(
-            f"| {r['size']} px | {scales} | {r['seconds']:.0f} s | {r['peak_rss_mb'] / 1024:.2f} GB |"
+            f"| {r['size']} px | {scales} | {r['seconds']:.0f} s | {r['peak_rss_mb'] / 1024:.2f} GiB |"
         )
     return "\n".join(lines) + "\n"
 
@@ -432,12 +435,21 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
     parser.add_argument("--work", type=Path, default=HERE / "work", help="weights file folder")
     parser.add_argument("--readme", type=Path, help="put the table into this README")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="only write the tables of an earlier report"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         size, steps, weights = args.child
         steps = {int(k): v for k, v in json.loads(steps).items()}
         print(json.dumps(coarse_to_fine_child(int(size), steps, weights)))
+        return 0
+    if args.render:
+        table = markdown(json.loads(args.render.read_text()))
+        print(table)
+        if args.readme:
+            update_readme(args.readme, table)
         return 0
     config = CONFIGS["smoke" if args.smoke else "full"]
     weights = weights_file(args.work)
