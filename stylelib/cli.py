@@ -155,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="auto|N|PX,PX,...",
         help=f"coarse to fine: N sizes each twice the last, or the longer side of each "
         f"(e.g. 256,512,1024; the last must equal --max-dim); 1 for one scale. Default auto: "
-        f"one scale below {AUTO_SCALES_FROM} px, from there sizes halving down to "
-        f"{AUTO_COARSEST} px (stylelib.auto_scales)",
+        f"for lbfgs one scale below {AUTO_SCALES_FROM} px, from there sizes halving down to "
+        f"{AUTO_COARSEST} px (stylelib.auto_scales); for adam one scale",
     )
     parser.add_argument(
         "--scale-steps",

@@ -34,8 +34,8 @@ LBFGS_MEMORY = 20
 #: ``optimizer="adam"`` for the tutorial's own loop.
 DEFAULT_OPTIMIZER = "lbfgs"
 
-#: ``scales="auto"`` (the default) runs coarse to fine from this longer side (in px) upwards, and
-#: one scale below it: where coarse-to-fine started to win was measured (README, "Speed").
+#: ``scales="auto"`` (the default) runs L-BFGS coarse to fine from this longer side (in px) upwards,
+#: and one scale below it (README, "Speed"). Adam runs one scale unless ``scales`` is given.
 AUTO_SCALES_FROM = 256
 
 #: The coarsest longer side (px) of an automatic coarse-to-fine run: sizes halve down to it.
@@ -413,8 +413,9 @@ def stylize(
         steps, learning_rate (Adam only), content_layers, style_layers, content_weight,
             style_weight, tv_weight, tv_kind, init: override the preset (see Preset). For L-BFGS
             ``steps`` counts iterations (default LBFGS_STEPS).
-        scales: coarse-to-fine. "auto" (the default): one scale below AUTO_SCALES_FROM px, coarse
-            to fine from there (see auto_scales). An integer n runs n sizes, each twice the
+        scales: coarse-to-fine. "auto" (the default): for L-BFGS, one scale below
+            AUTO_SCALES_FROM px and coarse to fine from there (see auto_scales); for Adam, one
+            scale, so that ``optimizer="adam"`` with the tutorial preset is the tutorial's loop. An integer n runs n sizes, each twice the
             previous, ending at the content's size; a list gives the longer side of each size.
             Each scale starts from the previous result, upsampled. None or 1: one scale.
         scale_steps: steps per scale, an integer or one per scale. Default: ``steps`` at the first
@@ -457,6 +458,8 @@ def stylize(
     content_image = _as_image(content, max_dim)
     style_image = _as_image(style, max_dim)
     height, width = content_image.shape[1:3]
+    if isinstance(scales, str) and scales == "auto" and settings.optimizer != "lbfgs":
+        scales = None  # coarse to fine was measured to win for L-BFGS; Adam stays the tutorial's
     sizes = scale_sizes(height, width, scales)
     per_scale = _steps_per_scale(settings.steps, len(sizes), scale_steps)
     precision = "mixed_float16" if mixed_precision and gpu_available() else "float32"
