@@ -19,8 +19,10 @@ and records for each run:
   the style's, above 1 away from them.
 
 Usage: ``python benchmarks/untrained.py [--size 192] [--steps 200] [--optimizer lbfgs]``
-``[--pairs hopper+waves landscape+mosaic hopper+swirls] [--out benchmarks/results]``
-``[--figure docs/images/untrained_before_after.png]``.
+``[--pairs hopper+waves landscape+mosaic hopper+swirls] [--inits glorot calibrated]``
+``[--feature-rms 300] [--content-rms 10] [--name untrained] [--out benchmarks/results]``
+``[--figure docs/images/untrained_before_after.png]``. ``--feature-rms`` / ``--content-rms`` try
+other calibration targets than stylelib's (RANDOM_FEATURE_RMS, RANDOM_CONTENT_RMS).
 Writes ``untrained.json`` and ``untrained.md`` to ``--out`` and the figure (content, style, result
 with each initialisation, one row per pair). Wall times are recorded but depend on the machine.
 """
@@ -158,9 +160,11 @@ def figure(panels: dict, rows, path: Path, title: str) -> None:
     Image.open(buffer).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(path)
 
 
-def markdown(rows: list[dict], command: str) -> str:
+def markdown(rows: list[dict], command: str, targets: tuple[float, float]) -> str:
     lines = [
-        f"Untrained VGG19, tutorial preset (weights unchanged), measured by `{command}`.",
+        "Untrained VGG19, tutorial preset (weights unchanged), calibrated to RMS "
+        f"{targets[0]:g} (layers to block5_conv1) and {targets[1]:g} (after it), "
+        f"measured by `{command}`.",
         "",
         "| network | pair | optimiser, steps | style start → end | style fell × | content end "
         "| TV start → end | detail kept | colour moved |",
@@ -193,7 +197,21 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--name", default="untrained", help="file name of the results")
     parser.add_argument("--figure", type=Path, default=None, help="PNG path of the figure")
+    parser.add_argument(
+        "--feature-rms",
+        type=float,
+        default=model_module.RANDOM_FEATURE_RMS,
+        help="calibrated size of the layers up to block5_conv1 (to compare other choices)",
+    )
+    parser.add_argument(
+        "--content-rms",
+        type=float,
+        default=model_module.RANDOM_CONTENT_RMS,
+        help="calibrated size of the layers after block5_conv1",
+    )
     args = parser.parse_args(argv)
+    model_module.RANDOM_FEATURE_RMS = args.feature_rms
+    model_module.RANDOM_CONTENT_RMS = args.content_rms
     command = "python benchmarks/untrained.py " + " ".join(argv or sys.argv[1:])
     rows, panels = [], {}
     for init in args.inits:
@@ -205,9 +223,12 @@ def main(argv=None) -> None:
             print(json.dumps(row), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"command": command.strip(), "python": platform.python_version()}
+    meta["feature_rms"], meta["content_rms"] = args.feature_rms, args.content_rms
     meta["tensorflow"] = tf.__version__
     (args.out / f"{args.name}.json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
-    (args.out / f"{args.name}.md").write_text(markdown(rows, command.strip()))
+    (args.out / f"{args.name}.md").write_text(
+        markdown(rows, command.strip(), (args.feature_rms, args.content_rms))
+    )
     if args.figure is not None and set(args.inits) == set(INITS):
         title = (
             f"Untrained VGG19 (random weights, not the trained network): tutorial preset, "
