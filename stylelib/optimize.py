@@ -415,9 +415,10 @@ def stylize(
             ``steps`` counts iterations (default LBFGS_STEPS).
         scales: coarse-to-fine. "auto" (the default): for L-BFGS, one scale below
             AUTO_SCALES_FROM px and coarse to fine from there (see auto_scales); for Adam, one
-            scale, so that ``optimizer="adam"`` with the tutorial preset is the tutorial's loop. An integer n runs n sizes, each twice the
-            previous, ending at the content's size; a list gives the longer side of each size.
-            Each scale starts from the previous result, upsampled. None or 1: one scale.
+            scale, so that ``optimizer="adam"`` with the tutorial preset is the tutorial's loop.
+            An integer n runs n sizes, each twice the previous, ending at the content's size; a
+            list gives the longer side of each size. Each scale starts from the previous result,
+            upsampled. None or 1: one scale.
         scale_steps: steps per scale, an integer or one per scale. Default: ``steps`` at the first
             scale and half as many at each later one.
         seed: seeds the noise initialisation.
