@@ -23,7 +23,7 @@ from .objective import Preset, StyleObjective, make_preset
 #: objective non-smooth and L-BFGS-B stalls on it. stylelib instead minimises a sequence of smooth
 #: (Charbonnier) surrogates with shrinking ε, each warm-started from the last, while recording the
 #: exact objective. These ε (on the [0, 1] pixel scale) and the share of iterations for each were
-#: chosen by measurement (see README, "Which optimiser").
+#: chosen by measurement (see README, "Speed: which optimiser, coarse to fine, and the benchmark").
 LBFGS_TV_EPSILONS = (0.05, 0.01, 0.002)
 
 #: Number of correction pairs L-BFGS keeps (scipy's maxcor).
