@@ -35,7 +35,8 @@ LBFGS_MEMORY = 20
 DEFAULT_OPTIMIZER = "lbfgs"
 
 #: ``scales="auto"`` (the default) runs L-BFGS coarse to fine from this longer side (in px) upwards,
-#: and one scale below it (README, "Speed"). Adam runs one scale unless ``scales`` is given.
+#: and one scale below it. Adam runs one scale unless ``scales`` is given. Under review: a race to
+#: the same loss at 256 px (README, "Speed") found one scale there first on two of three pairs.
 AUTO_SCALES_FROM = 256
 
 #: The coarsest longer side (px) of an automatic coarse-to-fine run: sizes halve down to it.
@@ -460,7 +461,7 @@ def stylize(
     style_image = _as_image(style, max_dim)
     height, width = content_image.shape[1:3]
     if isinstance(scales, str) and scales == "auto" and settings.optimizer != "lbfgs":
-        scales = None  # coarse to fine was measured to win for L-BFGS; Adam stays the tutorial's
+        scales = None  # coarse to fine is for L-BFGS only: Adam stays the tutorial's loop
     sizes = scale_sizes(height, width, scales)
     per_scale = _steps_per_scale(settings.steps, len(sizes), scale_steps)
     precision = "mixed_float16" if mixed_precision and gpu_available() else "float32"
