@@ -3,13 +3,26 @@
 Images are float32 ``tf.Tensor`` of shape [1, H, W, 3] with values in [0, 1] unless stated otherwise.
 """
 
-from . import display, notebook, samples
+from . import control, display, notebook, samples
+from .control import (
+    PRESERVE_COLORS,
+    color_statistics,
+    load_mask,
+    luminance,
+    match_colors,
+    match_luminance,
+    rgb_to_yiq,
+    threshold_mask,
+    with_content_colors,
+    yiq_to_rgb,
+)
 from .errors import ImageError, LayerError, NonFiniteLossError, StylelibError, WeightsError
 from .images import MAX_PIXELS, MIN_SIDE, load_image, save_image, to_rgb, to_uint8
 from .losses import (
     content_loss,
     gram_matrix,
     gram_style_distance,
+    guided_gram_matrix,
     mean_content_loss,
     mean_gram_distance,
     style_layer_loss,
@@ -34,7 +47,15 @@ from .model import (
     vgg_preprocess,
     weights_in_use,
 )
-from .objective import LBFGS_STEPS, OPTIMIZERS, PRESETS, Preset, StyleObjective, make_preset
+from .objective import (
+    LBFGS_STEPS,
+    OPTIMIZERS,
+    PRESETS,
+    Preset,
+    StyleObjective,
+    make_preset,
+    style_blend_weights,
+)
 from .optimize import (
     DEFAULT_OPTIMIZER,
     StepRecord,
@@ -49,6 +70,7 @@ from .samples import SAMPLES, resolve_sample, sample_image
 __version__ = "0.1.0"
 
 __all__ = [
+    "control",
     "display",
     "notebook",
     "samples",
@@ -64,9 +86,10 @@ __all__ = [
     "MIN_SIDE",
     "NonFiniteLossError",
     "OPTIMIZERS",
+    "PRESERVE_COLORS",
     "PRESETS",
-    "SAMPLES",
     "Preset",
+    "SAMPLES",
     "StepRecord",
     "StyleObjective",
     "StylelibError",
@@ -76,25 +99,34 @@ __all__ = [
     "WeightsInfo",
     "auto_scales",
     "cached_imagenet_weights",
+    "color_statistics",
     "content_loss",
     "gpu_available",
     "gram_matrix",
     "gram_style_distance",
+    "guided_gram_matrix",
     "initial_image",
     "keras_weights_dir",
     "load_image",
+    "load_mask",
     "load_vgg19",
+    "luminance",
     "make_preset",
+    "match_colors",
+    "match_luminance",
     "mean_content_loss",
     "mean_gram_distance",
     "resolve_sample",
     "resolve_weights",
+    "rgb_to_yiq",
     "sample_image",
-    "scale_sizes",
     "save_image",
+    "scale_sizes",
+    "style_blend_weights",
     "style_layer_loss",
     "style_loss",
     "stylize",
+    "threshold_mask",
     "to_rgb",
     "to_uint8",
     "total_variation_loss",
@@ -103,4 +135,6 @@ __all__ = [
     "vgg_deprocess",
     "vgg_preprocess",
     "weights_in_use",
+    "with_content_colors",
+    "yiq_to_rgb",
 ]

@@ -18,6 +18,31 @@ GRAM_NORMALIZATIONS = ("none", "locations", "elements")
 TV_KINDS = ("absolute", "squared", "smooth")
 
 
+def _as_float(value, name: str, function: str):
+    """``value`` as a float tensor: tensors and variables as they are, NumPy arrays and nested lists
+    of numbers as float32 (so every loss takes what TensorFlow ops take). Raises ValueError naming
+    ``function`` and ``name`` for anything else: booleans, strings, ragged lists, integer tensors.
+    """
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        if not value.dtype.is_floating:
+            raise ValueError(
+                f"{function}: {name} must hold floats, got a {value.dtype.name} tensor"
+            )
+        return value
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(
+            f"{function}: {name} is not a rectangular array of numbers ({error})"
+        ) from None
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(
+            f"{function}: {name} must be numbers (a tensor, NumPy array or nested list), got "
+            f"{type(value).__name__} of {array.dtype}"
+        )
+    return tf.convert_to_tensor(array, tf.float32)
+
+
 def _static_shape(value) -> tf.TensorShape:
     """The shape known before running: of a tensor, variable, NumPy array or nested list."""
     shape = getattr(value, "shape", None)
@@ -28,10 +53,21 @@ def _shape_text(shape: tf.TensorShape) -> str:
     return "[unknown rank]" if shape.rank is None else str(shape.as_list())
 
 
-def _check_features(features: tf.Tensor, name: str = "features") -> None:
+def _check_features(features: tf.Tensor, name: str = "features", function: str = "") -> None:
     shape = _static_shape(features)
     if shape.rank != 4:
-        raise ValueError(f"{name} must be [B, H, W, C], got shape {_shape_text(shape)}")
+        where = f"{function}: " if function else ""
+        raise ValueError(f"{where}{name} must be [B, H, W, C], got shape {_shape_text(shape)}")
+
+
+def _feature_maps(function: str, **maps) -> list[tf.Tensor]:
+    """Each keyword's value as a float feature map [B, H, W, C] (see _as_float), in order."""
+    checked = []
+    for name, value in maps.items():
+        value = _as_float(value, name, function)
+        _check_features(value, name, function)
+        checked.append(value)
+    return checked
 
 
 def _check_same_shape(first, second, message: str, axes: tuple[int, ...] | None = None) -> None:
@@ -77,8 +113,9 @@ def gram_matrix(features: tf.Tensor, normalize: str = "locations") -> tf.Tensor:
             H·W (the TensorFlow tutorial); "elements" divides by C·H·W (common in PyTorch code).
 
     Returns: float32 [B, C, C]. Introduced in notebook 04.
+    Takes a tensor, a NumPy array or a nested list (see _as_float).
     """
-    _check_features(features)
+    (features,) = _feature_maps("gram_matrix", features=features)
     if normalize not in GRAM_NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {GRAM_NORMALIZATIONS}, got {normalize!r}")
     gram = tf.einsum("bhwc,bhwd->bcd", features, features)
@@ -91,6 +128,35 @@ def gram_matrix(features: tf.Tensor, normalize: str = "locations") -> tf.Tensor:
     return gram
 
 
+def guided_gram_matrix(features: tf.Tensor, guide: tf.Tensor) -> tf.Tensor:
+    """The guided Gram matrix of Gatys et al. 2017: the Gram matrix of the features inside a region.
+
+    With the guide m (a mask at this layer's resolution), the guided features are m·F and the
+    guided Gram matrix is Σ_i m_i² f_i f_iᵀ / Σ_i m_i², the Gram matrix of the region normalised by
+    its (weighted) number of positions, so a style fills a small region as strongly as the whole
+    image. An all-ones guide gives exactly ``gram_matrix(features, "locations")``; an empty guide
+    gives zeros.
+
+    Args:
+        features: float32 [B, H, W, C].
+        guide: float32 [B, H, W, 1] or [1, H, W, 1], values in [0, 1].
+    Returns: float32 [B, C, C]. Introduced in notebook 08.
+    """
+    features, guide = _feature_maps("guided_gram_matrix", features=features, guide=guide)
+    _check_same_shape(
+        features,
+        guide,
+        "guided_gram_matrix: features have shape {first} but guide has shape {second}; the guide "
+        "must have the features' height and width (resize the mask to this layer first)",
+        axes=(1, 2),
+    )
+    guide = tf.cast(guide, features.dtype)
+    guided = features * guide
+    gram = tf.einsum("bhwc,bhwd->bcd", guided, guided)
+    area = tf.reduce_sum(tf.square(guide), axis=[1, 2, 3])
+    return tf.math.divide_no_nan(gram, tf.reshape(area, [-1, 1, 1]))
+
+
 def content_loss(generated: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     """The paper's content loss, L_content = 1/2 · Σ (F − P)², summed over every element.
 
@@ -100,6 +166,8 @@ def content_loss(generated: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     Returns: a float32 scalar (summed over the batch too). Introduced in notebook 03.
     Raises ValueError naming both shapes when they differ: nothing is broadcast.
     """
+    generated = _as_float(generated, "generated", "content_loss")
+    target = _as_float(target, "target", "content_loss")
     _check_pair(generated, target, "content_loss")
     return 0.5 * tf.reduce_sum(tf.square(generated - target))
 
@@ -112,6 +180,8 @@ def gram_style_distance(gram: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
     when the style image has a different size. Introduced in notebook 04.
     Raises ValueError naming both shapes when they differ.
     """
+    gram = _as_float(gram, "gram", "gram_style_distance")
+    target_gram = _as_float(target_gram, "target_gram", "gram_style_distance")
     _check_pair(gram, target_gram, "gram_style_distance", ("gram", "target_gram"))
     channels = tf.cast(tf.shape(gram)[-1], gram.dtype)
     return tf.reduce_sum(tf.square(gram - target_gram)) / (4.0 * channels**2)
@@ -127,8 +197,7 @@ def style_layer_loss(generated: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     Returns: a float32 scalar. Introduced in notebook 04.
     Raises ValueError naming both shapes when the batch sizes or the channel counts differ.
     """
-    _check_features(generated, "generated")
-    _check_features(target, "target")
+    generated, target = _feature_maps("style_layer_loss", generated=generated, target=target)
     _check_same_shape(
         generated,
         target,
@@ -179,6 +248,8 @@ def mean_content_loss(generated: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
     Raises ValueError naming both shapes when they differ.
     """
+    generated = _as_float(generated, "generated", "mean_content_loss")
+    target = _as_float(target, "target", "mean_content_loss")
     _check_pair(generated, target, "mean_content_loss")
     return tf.reduce_mean(tf.square(generated - target))
 
@@ -188,6 +259,8 @@ def mean_gram_distance(gram: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
 
     Raises ValueError naming both shapes when they differ.
     """
+    gram = _as_float(gram, "gram", "mean_gram_distance")
+    target_gram = _as_float(target_gram, "target_gram", "mean_gram_distance")
     _check_pair(gram, target_gram, "mean_gram_distance", ("gram", "target_gram"))
     return tf.reduce_mean(tf.square(gram - target_gram))
 
@@ -210,6 +283,7 @@ def total_variation_loss(
     """
     if kind not in TV_KINDS:
         raise ValueError(f"kind must be one of {TV_KINDS}, got {kind!r}")
+    (image,) = _feature_maps("total_variation_loss", image=image)
     down = image[:, 1:, :, :] - image[:, :-1, :, :]
     right = image[:, :, 1:, :] - image[:, :, :-1, :]
     if kind == "absolute":

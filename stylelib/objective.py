@@ -12,11 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ._tf import tf
+from .control import pooled_mask, pools_before
 from .losses import (
     TV_KINDS,
     content_loss,
     gram_matrix,
     gram_style_distance,
+    guided_gram_matrix,
     mean_content_loss,
     mean_gram_distance,
     total_variation_loss,
@@ -210,25 +212,105 @@ def make_preset(preset: str | Preset = "tutorial", **overrides) -> Preset:
     return dataclasses.replace(result, steps=int(steps), **checked)
 
 
+def style_blend_weights(style_blend, count: int) -> list[float]:
+    """The blend weights of ``count`` style images, normalised to sum 1 (default: equal).
+
+    ``style_blend`` is None or one finite number >= 0 per style, not all zero. Raises ValueError
+    naming ``style_blend`` otherwise. Introduced in notebook 08.
+    """
+    if style_blend is None:
+        return [1.0 / count] * count
+    if isinstance(style_blend, (str, bytes)) or not isinstance(style_blend, Sequence):
+        raise ValueError(f"style_blend must be a list of {count} numbers, got {style_blend!r}")
+    values = list(style_blend)
+    if len(values) != count:
+        raise ValueError(
+            f"style_blend has {len(values)} weights for {count} style image(s); give one per style"
+        )
+    for value in values:
+        if not (_is_real(value) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"style_blend weights must be finite numbers >= 0, got {values}")
+    total = float(sum(values))
+    if total <= 0:
+        raise ValueError(f"style_blend weights must not all be 0, got {values}")
+    return [float(v) / total for v in values]
+
+
 class StyleObjective:
     """The total loss α·L_content + β·L_style + λ_TV·TV of an image, with fixed targets.
 
-    The content image's and style image's features are computed once, here; calling the objective
+    The content image's and style images' features are computed once, here; calling the objective
     on float32 [1, H, W, 3] in [0, 1] returns (total, content, style, tv) as float32 scalars, each
     already multiplied by its weight. Introduced in notebook 05.
+
+    Several styles (notebook 08): ``style`` may be a list of images, with ``style_blend`` weights
+    (normalised to sum 1, default equal). Without masks their Gram matrices are blended, layer by
+    layer, into one target A_l = Σ_k b_k A_l^k. This has the same gradient as blending the styles'
+    losses, Σ_k b_k E(G, A^k) = E(G, Σ_k b_k A^k) + a constant, since E is a squared distance,
+    but its loss reads 0 when the result matches the blend, and it costs one distance per layer.
+
+    Masks (notebook 08): ``masks``, one float32 [1, H, W, 1] in [0, 1] per style at the content's
+    size, put each style only where its mask is on (Gatys et al. 2017's guided Gram matrices): style
+    k's loss compares the guided Gram matrix of the result inside mask k with style k's own Gram
+    matrix, and is weighted by n·b_k·a_k, where n is the number of styles, b_k its blend weight and
+    a_k the mask's mean (its share of the image). Equal weights therefore give each region the
+    strength one unmasked style has over the whole image, and one style with an all-ones mask gives
+    exactly the unmasked objective.
     """
 
-    def __init__(self, extractor: FeatureExtractor, content: tf.Tensor, style: tf.Tensor, preset):
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        content: tf.Tensor,
+        style,
+        preset,
+        *,
+        style_blend=None,
+        masks=None,
+    ):
         self.preset = preset
         self.extractor = extractor
         self.content_targets = extractor(content).content
-        self.style_targets = {
-            name: gram_matrix(f, "locations") for name, f in extractor(style).style.items()
-        }
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        self.blend = style_blend_weights(style_blend, len(styles))
+        grams = [
+            {name: gram_matrix(f, "locations") for name, f in extractor(s).style.items()}
+            for s in styles
+        ]
+        self.masks = None
+        if masks is not None:
+            if len(masks) != len(styles):
+                raise ValueError(f"masks: {len(masks)} mask(s) for {len(styles)} style image(s)")
+            self.masks = [
+                {name: pooled_mask(m, pools_before(name)) for name in preset.style_layers}
+                for m in masks
+            ]
+            self.region_weights = [
+                len(styles) * b * float(tf.reduce_mean(m))
+                for b, m in zip(self.blend, masks, strict=True)
+            ]
+            self.style_targets_each = grams
+            self.style_targets = None
+        elif len(styles) == 1:
+            self.style_targets = grams[0]
+        else:
+            self.style_targets = {
+                name: tf.add_n([b * g[name] for b, g in zip(self.blend, grams, strict=True)])
+                for name in grams[0]
+            }
         if preset.formulation == "paper":
             self._content_term, self._style_term = content_loss, gram_style_distance
         else:
             self._content_term, self._style_term = mean_content_loss, mean_gram_distance
+
+    def _style_sum(self, grams: Mapping, targets: Mapping):
+        """Σ_l w_l E(G_l, A_l) over the preset's style layers."""
+        return tf.add_n(
+            [
+                w * self._style_term(grams[n], targets[n])
+                for n, w in self.preset.style_layers.items()
+            ]
+        )
 
     def terms(self, image: tf.Tensor):
         """(α·L_content, β·L_style) of float32 [1, H, W, 3] in [0, 1]."""
@@ -240,15 +322,22 @@ class StyleObjective:
                 for n, w in p.content_layers.items()
             ]
         )
-        style = tf.add_n(
-            [
-                w
-                * self._style_term(
-                    gram_matrix(features.style[n], "locations"), self.style_targets[n]
-                )
-                for n, w in p.style_layers.items()
-            ]
-        )
+        if self.masks is None:
+            grams = {n: gram_matrix(features.style[n], "locations") for n in p.style_layers}
+            style = self._style_sum(grams, self.style_targets)
+        else:
+            style = tf.add_n(
+                [
+                    weight
+                    * self._style_sum(
+                        {n: guided_gram_matrix(features.style[n], m[n]) for n in p.style_layers},
+                        targets,
+                    )
+                    for weight, m, targets in zip(
+                        self.region_weights, self.masks, self.style_targets_each, strict=True
+                    )
+                ]
+            )
         return p.content_weight * content, p.style_weight * style
 
     def tv(self, image: tf.Tensor, kind: str | None = None, epsilon: float | None = None):

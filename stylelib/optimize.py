@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import control
 from ._tf import tf
 from .errors import NonFiniteLossError
-from .images import MIN_SIDE, load_image
+from .images import MAX_PIXELS, MIN_SIDE, load_image
 from .model import FeatureExtractor, WeightsInfo, gpu_available
-from .objective import Preset, StyleObjective, make_preset
+from .objective import Preset, StyleObjective, make_preset, style_blend_weights
 
 #: L-BFGS with the tutorial's absolute (L1) total variation: the corner of |d| at d = 0 makes the
 #: objective non-smooth and L-BFGS-B stalls on it. stylelib instead minimises a sequence of smooth
@@ -293,6 +294,60 @@ def _as_image(source, max_dim) -> tf.Tensor:
     return load_image(source, max_dim=max_dim)
 
 
+def _style_images(style, max_dim) -> list[tf.Tensor]:
+    """One style image or a list of them (tensors, arrays or anything load_image reads)."""
+    one_array = not isinstance(style, (list, tuple))
+    if isinstance(style, (list, tuple)) and style and isinstance(style[0], (list, tuple)):
+        try:  # a nested list of numbers [1, H, W, 3] is one image; a list of such lists is several
+            one_array = np.asarray(style, dtype=np.float32).ndim == 4
+        except (TypeError, ValueError):
+            one_array = False
+    if one_array:
+        return [_as_image(style, max_dim)]
+    if not style:
+        raise ValueError("style is an empty list: give at least one style image")
+    return [_as_image(s, max_dim) for s in style]
+
+
+def _check_style_scale(style_scale, styles: list[tf.Tensor], factors: list[float]) -> float:
+    """style_scale as a float, or ValueError if a style image would become too small or too big."""
+    if not (
+        isinstance(style_scale, (int, float, np.number))
+        and not isinstance(style_scale, bool)
+        and math.isfinite(style_scale)
+        and style_scale > 0
+    ):
+        raise ValueError(f"style_scale must be a finite number > 0, got {style_scale!r}")
+    for index, image in enumerate(styles):
+        height, width = image.shape[1:3]
+        small = min(height, width) * min(factors) * style_scale
+        large = height * width * (max(factors) * style_scale) ** 2
+        if style_scale < 1 and round(small) < MIN_SIDE:  # only a shrinking style_scale is blamed
+            raise ValueError(
+                f"style_scale={style_scale:g} makes style image {index} {round(small)} px on its "
+                f"shorter side at the coarsest scale; VGG19 needs at least {MIN_SIDE} px"
+            )
+        if large > MAX_PIXELS:
+            raise ValueError(
+                f"style_scale={style_scale:g} makes style image {index} {large:,.0f} pixels, above "
+                f"the limit of {MAX_PIXELS:,} (stylelib.images.MAX_PIXELS)"
+            )
+    return float(style_scale)
+
+
+def _colorize_callback(callback, content: tf.Tensor):
+    """Wrap a callback so that it sees luminance-only results in the content's colours."""
+    if callback is None:
+        return None
+
+    def wrapped(step, image, record):
+        callback(
+            step, control.with_content_colors(image, _resize(content, image.shape[1:3])), record
+        )
+
+    return wrapped
+
+
 def initial_image(content: tf.Tensor, init: str, seed: int = 0) -> tf.Tensor:
     """The starting image: the content image, or seeded uniform noise in [0, 1] of its shape."""
     if init == "content":
@@ -389,6 +444,10 @@ def stylize(
     tv_weight: float | None = None,
     tv_kind: str | None = None,
     init: str | None = None,
+    style_blend=None,
+    style_scale: float = 1.0,
+    preserve_colors: str | None = None,
+    masks=None,
     scales="auto",
     scale_steps=None,
     seed: int = 0,
@@ -405,7 +464,7 @@ def stylize(
     Args:
         content, style: float32 [1, H, W, 3] in [0, 1], or anything load_image reads (then loaded
             with ``max_dim``). The output has the content image's size; the style image may have
-            another size.
+            another size. ``style`` may be a list of images (several styles, see style_blend).
         preset: "tutorial" (the TensorFlow tutorial's objective) or "gatys" (the paper's
             formulas); see PRESETS. Every keyword below left as None keeps the preset's value.
         optimizer: "lbfgs" (the default, DEFAULT_OPTIMIZER: fastest to the tutorial's quality) or
@@ -414,6 +473,19 @@ def stylize(
         steps, learning_rate (Adam only), content_layers, style_layers, content_weight,
             style_weight, tv_weight, tv_kind, init: override the preset (see Preset). For L-BFGS
             ``steps`` counts iterations (default LBFGS_STEPS).
+        style_blend: with several styles, one weight >= 0 per style, normalised to sum 1 (default
+            equal). Their Gram matrices are blended (see StyleObjective); with masks, the weights
+            scale each region's style loss.
+        style_scale: resize each style image to this many times the size it would otherwise have
+            (at each scale, the content's factor): > 1 makes strokes and motifs larger.
+        preserve_colors: None, "luminance" (transfer on luminance only, with the style's
+            luminance matched to the content's mean and standard deviation, then the content's
+            YIQ colour channels put back: the result has the content's colours wherever it is not
+            clipped) or "histogram" (each style's colours transformed to the content's mean and
+            covariance first: control.match_colors).
+        masks: one mask per style, each [H, W], [1, H, W, 1] or an image file, values in [0, 1]
+            (see control.load_mask): each style applies only where its mask is on (guided Gram
+            matrices, Gatys et al. 2017).
         scales: coarse-to-fine. "auto" (the default): for L-BFGS, one scale below
             AUTO_SCALES_FROM px and coarse to fine from there (see auto_scales); for Adam, one
             scale, so that ``optimizer="adam"`` with the tutorial preset is the tutorial's loop.
@@ -457,13 +529,41 @@ def stylize(
         and -(2**63) <= seed < 2**63
     ):
         raise ValueError(f"seed must be a whole number from -2**63 to 2**63 - 1, got {seed!r}")
+    if preserve_colors is not None and preserve_colors not in control.PRESERVE_COLORS:
+        raise ValueError(
+            f"preserve_colors must be None or one of {control.PRESERVE_COLORS}, got "
+            f"{preserve_colors!r}"
+        )
     content_image = _as_image(content, max_dim)
-    style_image = _as_image(style, max_dim)
+    style_images = _style_images(style, max_dim)
+    style_blend_weights(style_blend, len(style_images))  # refuse bad weights before any work
     height, width = content_image.shape[1:3]
+    if masks is not None:
+        if isinstance(masks, (str, bytes)) or not isinstance(masks, Sequence):
+            raise ValueError(f"masks must be a list with one mask per style, got {masks!r}")
+        if len(masks) != len(style_images):
+            raise ValueError(
+                f"masks: {len(masks)} mask(s) for {len(style_images)} style image(s); give one per style"
+            )
+        masks = [
+            control.load_mask(m, (height, width), name=f"masks[{k}]") for k, m in enumerate(masks)
+        ]
     if isinstance(scales, str) and scales == "auto" and settings.optimizer != "lbfgs":
         scales = None  # coarse to fine is for L-BFGS only: Adam stays the tutorial's loop
     sizes = scale_sizes(height, width, scales)
     per_scale = _steps_per_scale(settings.steps, len(sizes), scale_steps)
+    style_scale = _check_style_scale(style_scale, style_images, [h / height for h, _ in sizes])
+    original_content, user_callback = content_image, callback
+    if preserve_colors == "luminance":
+        content_luminance = control.luminance(content_image)
+        style_images = [
+            control.gray_rgb(control.match_luminance(control.luminance(s), content_luminance))
+            for s in style_images
+        ]
+        content_image = control.gray_rgb(content_luminance)
+        callback = _colorize_callback(callback, original_content)
+    elif preserve_colors == "histogram":
+        style_images = [control.match_colors(s, content_image) for s in style_images]
     precision = "mixed_float16" if mixed_precision and gpu_available() else "float32"
     extractor = FeatureExtractor(
         list(settings.content_layers),
@@ -476,13 +576,18 @@ def stylize(
     image = None
     details = []
     for index, (size, n_steps) in enumerate(zip(sizes, per_scale, strict=True)):
-        factor = size[0] / height
-        style_size = (
-            max(1, round(style_image.shape[1] * factor)),
-            max(1, round(style_image.shape[2] * factor)),
-        )
+        factor = size[0] / height * style_scale
+        styles = [
+            _resize(s, (max(1, round(s.shape[1] * factor)), max(1, round(s.shape[2] * factor))))
+            for s in style_images
+        ]
         objective = StyleObjective(
-            extractor, _resize(content_image, size), _resize(style_image, style_size), settings
+            extractor,
+            _resize(content_image, size),
+            styles,
+            settings,
+            style_blend=style_blend,
+            masks=None if masks is None else [_resize(m, size) for m in masks],
         )
         if image is None:
             image = initial_image(_resize(content_image, size), settings.init, seed)
@@ -492,17 +597,27 @@ def stylize(
         tracker.scale = index
         image, info = runner(objective, image, settings, n_steps, tracker, jit_compile)
         tracker.offset += n_steps
-        details.append({"size": list(size), "steps": n_steps, **info})
+        style_sizes = [list(s.shape[1:3]) for s in styles]
+        details.append({"size": list(size), "style_sizes": style_sizes, "steps": n_steps, **info})
     tracker.bar.close()
-    if callback is not None and tracker.history[-1].step % callback_every != 0:
-        callback(tracker.history[-1].step, image, tracker.history[-1])
+    if preserve_colors == "luminance":
+        image = control.with_content_colors(image, original_content)
+    if user_callback is not None and tracker.history[-1].step % callback_every != 0:
+        user_callback(tracker.history[-1].step, image, tracker.history[-1])
     return StylizeResult(
         image=image,
         history=tracker.history,
         preset=settings,
         weights=extractor.weights,
         seconds=tracker.history[-1].seconds,
-        extra={"scales": details, "precision": precision},
+        extra={
+            "scales": details,
+            "precision": precision,
+            "styles": len(style_images),
+            "style_blend": style_blend_weights(style_blend, len(style_images)),
+            "style_scale": style_scale,
+            "preserve_colors": preserve_colors,
+        },
     )
 
 
