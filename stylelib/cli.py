@@ -1,4 +1,4 @@
-"""The ``stylelib`` command: ``stylelib CONTENT STYLE -o OUT.png [options]``.
+"""The ``stylelib`` command: ``stylelib CONTENT STYLE [STYLE ...] -o OUT.png [options]``.
 
 Exit codes: 0 success, 1 the optimisation failed (non-finite loss), 2 bad arguments, unreadable
 images or unavailable weights, 130 interrupted. Every error is one line, ``stylelib: error: ...``;
@@ -19,7 +19,7 @@ from pathlib import Path
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: Library keywords whose command-line flag is not simply the keyword with dashes.
-_KEYWORD_ALIASES = {"callback_every": "--save-every"}
+_KEYWORD_ALIASES = {"callback_every": "--save-every", "masks": "--mask"}
 
 
 class _UsageError(Exception):
@@ -94,6 +94,16 @@ def _scales(text: str) -> str | int | list[int]:
     return _counts(text, "auto, a number of scales or comma-separated sizes in px", 1)
 
 
+def _weights_list(text: str) -> list[float]:
+    """--style-blend: comma-separated numbers (their range is checked by style_blend_weights)."""
+    try:
+        return [float(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+
+
 def _scale_steps(text: str) -> int | list[int]:
     """--scale-steps: "N" (N steps at every scale) or "200,100,100" (one count per scale)."""
     return _counts(text, "a number of steps or one comma-separated count per scale", 0)
@@ -101,6 +111,7 @@ def _scale_steps(text: str) -> int | list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to document the command in the README)."""
+    from .control import PRESERVE_COLORS
     from .objective import INITS, LBFGS_STEPS, MAX_WEIGHT, OPTIMIZERS, PRESETS, TV_KINDS
     from .optimize import AUTO_COARSEST, AUTO_SCALES_FROM, DEFAULT_OPTIMIZER
 
@@ -114,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("content", help="content image (PNG, JPEG, ... any format Pillow reads)")
-    parser.add_argument("style", help="style image")
+    parser.add_argument(
+        "style", nargs="+", help="style image; several blend their styles (see --style-blend)"
+    )
     parser.add_argument("-o", "--output", required=True, help="output image, .png or .jpg")
     parser.add_argument(
         "--max-dim",
@@ -129,6 +142,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PX",
         help="longer side the style image is scaled to (default: --max-dim)",
+    )
+    parser.add_argument(
+        "--style-blend",
+        type=_weights_list,
+        metavar="W,W,...",
+        help="with several styles, one weight >= 0 per style (normalised to sum 1; default equal)",
+    )
+    parser.add_argument(
+        "--style-scale",
+        type=_number,
+        default=1.0,
+        metavar="S",
+        help="resize the style to S times its size: above 1, larger strokes and motifs (default 1)",
+    )
+    parser.add_argument(
+        "--preserve-colors",
+        choices=PRESERVE_COLORS,
+        help="keep the content's colours: luminance (transfer on luminance only) or histogram "
+        "(match the style's colours to the content's first)",
+    )
+    parser.add_argument(
+        "--mask",
+        action="append",
+        metavar="FILE",
+        help="where a style goes: an image, white = on, black = off (grey in between), drawn on the "
+        "content image; give it once per style, in the styles' order",
     )
     parser.add_argument(
         "--preset",
@@ -251,7 +290,7 @@ def _check_output(args) -> str | None:
         return f"--output '{out}': use a .png, .jpg or .jpeg file name"
     if out.is_dir():
         return f"--output '{out}': is a directory"
-    for name in (args.content, args.style):
+    for name in (args.content, *args.style, *(args.mask or [])):
         if Path(name).exists() and out.exists() and os.path.samefile(name, out):
             return f"--output '{out}': is one of the input images; choose another file"
     if out.exists() and not args.overwrite:
@@ -284,6 +323,25 @@ def _check_scales(args, content, flags) -> str | None:
     return None
 
 
+def _check_styles(args) -> str | None:
+    """--style-blend, --mask and --style-scale against the number of style images."""
+    from .objective import style_blend_weights
+
+    count = len(args.style)
+    if args.style_blend is not None:
+        try:
+            style_blend_weights(args.style_blend, count)
+        except ValueError as exc:
+            return f"--style-blend: {str(exc).removeprefix('style_blend ')}"
+    if args.mask is not None and len(args.mask) != count:
+        return (
+            f"--mask: given {len(args.mask)} time(s) for {count} style image(s); give one per style"
+        )
+    if not (args.style_scale > 0 and args.style_scale < float("inf")):
+        return f"--style-scale: must be a finite number > 0, got {args.style_scale:g}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     from .objective import make_preset
@@ -298,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         make_preset(args.preset, **_settings(args))
     except ValueError as exc:
         return _fail(_with_flag(str(exc), flags))
-    problem = _check_output(args)
+    problem = _check_styles(args) or _check_output(args)
     if problem:
         return _fail(problem)
     try:
@@ -308,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, flags: dict[str, str]) -> int:
+    from .control import load_mask
     from .errors import ImageError, NonFiniteLossError, WeightsError
     from .images import load_image, save_image
     from .model import resolve_weights
@@ -316,8 +375,11 @@ def _run(args, flags: dict[str, str]) -> int:
     try:
         weights = resolve_weights(args.weights)
         content = load_image(args.content, max_dim=args.max_dim)
-        style = load_image(args.style, max_dim=args.style_max_dim or args.max_dim)
-    except (ImageError, WeightsError) as exc:
+        styles = [load_image(s, max_dim=args.style_max_dim or args.max_dim) for s in args.style]
+        masks = [
+            load_mask(m, tuple(content.shape[1:3]), name=f"--mask '{m}'") for m in args.mask or []
+        ]
+    except (ImageError, WeightsError, ValueError) as exc:
         return _fail(str(exc))
     problem = _check_scales(args, content, flags)
     if problem:
@@ -332,9 +394,13 @@ def _run(args, flags: dict[str, str]) -> int:
     try:
         result = stylize(
             content,
-            style,
+            styles,
             preset=args.preset,
             **_settings(args),
+            style_blend=args.style_blend,
+            style_scale=args.style_scale,
+            preserve_colors=args.preserve_colors,
+            masks=masks or None,
             scales=args.scales,
             scale_steps=args.scale_steps,
             seed=args.seed,

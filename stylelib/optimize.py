@@ -324,12 +324,12 @@ def _check_style_scale(style_scale, styles: list[tf.Tensor], factors: list[float
         large = height * width * (max(factors) * style_scale) ** 2
         if style_scale < 1 and round(small) < MIN_SIDE:  # only a shrinking style_scale is blamed
             raise ValueError(
-                f"style_scale={style_scale:g} makes style image {index} {round(small)} px on its "
+                f"style_scale {style_scale:g} would make style image {index} {round(small)} px on its "
                 f"shorter side at the coarsest scale; VGG19 needs at least {MIN_SIDE} px"
             )
         if large > MAX_PIXELS:
             raise ValueError(
-                f"style_scale={style_scale:g} makes style image {index} {large:,.0f} pixels, above "
+                f"style_scale {style_scale:g} would make style image {index} {large:,.0f} pixels, above "
                 f"the limit of {MAX_PIXELS:,} (stylelib.images.MAX_PIXELS)"
             )
     return float(style_scale)

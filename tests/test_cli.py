@@ -262,6 +262,7 @@ def test_every_stylize_keyword_the_command_sets_maps_to_a_real_flag():
     options = {s for action in parser._actions for s in action.option_strings}
     keywords = set(inspect.signature(stylelib.stylize).parameters)
     passed = set(stylelib.cli._PRESET_FLAGS) | {"scales", "scale_steps", "seed", "callback_every"}
+    passed |= {"style_blend", "style_scale", "preserve_colors", "masks"}
     assert passed <= keywords
     for keyword in passed:
         assert flags[keyword] in options, keyword
@@ -322,3 +323,92 @@ def test_defaults_are_the_librarys():
     parse = stylelib.cli.build_parser().parse_args
     assert parse(["c.png", "s.png", "-o", "o.png", "--scales", "AUTO"]).scales == "auto"
     assert parse(["c.png", "s.png", "-o", "o.png", "--scales", "1"]).scales == 1
+
+
+# --- control (several styles, blend, style scale, colours, masks) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def control_inputs(inputs):
+    stylelib.save_image(smooth_image(40, 40, 3), inputs / "style2.png")
+    left = np.zeros((48, 64, 3), np.float32)
+    left[:, :32] = 1.0
+    stylelib.save_image(left, inputs / "left.png")
+    stylelib.save_image(1.0 - left, inputs / "right.png")
+    stylelib.save_image(np.ones((64, 64, 3), np.float32), inputs / "square.png")
+    return inputs
+
+
+def test_several_styles_with_masks_colours_and_scale(capsys, control_inputs, tmp_path):
+    folder, out = control_inputs, tmp_path / "o.png"
+    code, lines = run_main(
+        capsys,
+        folder / "content.png",
+        folder / "style.jpg",
+        folder / "style2.png",
+        "-o",
+        out,
+        "--weights",
+        "random",
+        "--max-dim",
+        "64",
+        "--steps",
+        "2",
+        "--style-blend",
+        "0.7,0.3",
+        "--style-scale",
+        "1.5",
+        "--preserve-colors",
+        "luminance",
+        "--mask",
+        folder / "left.png",
+        "--mask",
+        folder / "right.png",
+    )
+    assert code == 0, lines
+    assert stylelib.load_image(out, max_dim=None).shape == (1, 48, 64, 3)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--style-blend", "1,2,3"], "--style-blend: has 3 weights for 2 style image(s)"),
+        (["--style-blend", "1,-2"], "--style-blend: weights must be finite numbers >= 0"),
+        (["--style-blend", "a,b"], "--style-blend: expected comma-separated numbers"),
+        (["--style-scale", "0"], "--style-scale: must be a finite number > 0, got 0"),
+        (["--style-scale", "0.1"], "--style-scale: 0.1 would make style image 0"),
+        (["--preserve-colors", "yuv"], "--preserve-colors: invalid choice: 'yuv'"),
+        (["--mask", "{left}"], "--mask: given 1 time(s) for 2 style image(s)"),
+        (["--mask", "{left}", "--mask", "{square}"], "--mask '{square}' is 64x64 px"),
+        (["--mask", "{left}", "--mask", "{missing}"], "{missing}"),
+    ],
+)
+def test_bad_control_options_are_one_line_and_write_nothing(
+    capsys, control_inputs, tmp_path, args, message
+):
+    folder, out = control_inputs, tmp_path / "never.png"
+    names = {
+        "left": folder / "left.png",
+        "square": folder / "square.png",
+        "missing": folder / "missing.png",
+    }
+    args = [a.format(**names) for a in args]
+    code, lines = run_main(
+        capsys,
+        folder / "content.png",
+        folder / "style.jpg",
+        folder / "style2.png",
+        "-o",
+        out,
+        "--weights",
+        "random",
+        "--max-dim",
+        "64",
+        "--steps",
+        "1",
+        "-q",
+        *args,
+    )
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("stylelib: error: ") and message.format(**names) in lines[0], lines
+    assert not out.exists()

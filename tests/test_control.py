@@ -343,7 +343,7 @@ def test_stylize_with_masks(content_image, style_image):
 @pytest.mark.parametrize(
     ("keywords", "message"),
     [
-        ({"style_scale": 0.1}, "style_scale=0.1 makes style image 0 6 px"),
+        ({"style_scale": 0.1}, "style_scale 0.1 would make style image 0 6 px"),
         ({"style_scale": -1}, "style_scale must be a finite number > 0"),
         ({"style_blend": [1, 2]}, "style_blend has 2 weights for 1 style"),
         ({"preserve_colors": "yuv"}, "preserve_colors must be None or one of"),
