@@ -339,21 +339,21 @@ def control_inputs(inputs):
     return inputs
 
 
+def run_two_styles(capsys, folder, out, *args) -> tuple[int, list[str]]:
+    """The command on content.png with style.jpg and style2.png, 64 px, random weights, 2 steps."""
+    return run_main(
+        capsys,
+        *(folder / name for name in ("content.png", "style.jpg", "style2.png")),
+        *("-o", out, "--weights", "random", "--max-dim", "64", "--steps", "2", *args),
+    )
+
+
 def test_several_styles_with_masks_colours_and_scale(capsys, control_inputs, tmp_path):
     folder, out = control_inputs, tmp_path / "o.png"
-    code, lines = run_main(
+    code, lines = run_two_styles(
         capsys,
-        folder / "content.png",
-        folder / "style.jpg",
-        folder / "style2.png",
-        "-o",
+        folder,
         out,
-        "--weights",
-        "random",
-        "--max-dim",
-        "64",
-        "--steps",
-        "2",
         "--style-blend",
         "0.7,0.3",
         "--style-scale",
@@ -392,23 +392,7 @@ def test_bad_control_options_are_one_line_and_write_nothing(
         "square": folder / "square.png",
         "missing": folder / "missing.png",
     }
-    args = [a.format(**names) for a in args]
-    code, lines = run_main(
-        capsys,
-        folder / "content.png",
-        folder / "style.jpg",
-        folder / "style2.png",
-        "-o",
-        out,
-        "--weights",
-        "random",
-        "--max-dim",
-        "64",
-        "--steps",
-        "1",
-        "-q",
-        *args,
-    )
+    code, lines = run_two_styles(capsys, folder, out, "-q", *(a.format(**names) for a in args))
     assert code == 2 and len(lines) == 1, lines
     assert lines[0].startswith("stylelib: error: ") and message.format(**names) in lines[0], lines
     assert not out.exists()
