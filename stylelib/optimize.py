@@ -36,9 +36,10 @@ LBFGS_MEMORY = 20
 DEFAULT_OPTIMIZER = "lbfgs"
 
 #: ``scales="auto"`` (the default) runs L-BFGS coarse to fine from this longer side (in px) upwards,
-#: and one scale below it. Adam runs one scale unless ``scales`` is given. Under review: a race to
-#: the same loss at 256 px (README, "Speed") found one scale there first on two of three pairs.
-AUTO_SCALES_FROM = 256
+#: and one scale below it. Adam runs one scale unless ``scales`` is given. Chosen by racing the two
+#: to the same loss on the tune pair (benchmarks/defaults.py): one scale got there first at 256 px,
+#: coarse to fine at 384 px and 512 px; the held-out pairs are reported in the README ("Speed").
+AUTO_SCALES_FROM = 384
 
 #: The coarsest longer side (px) of an automatic coarse-to-fine run: sizes halve down to it.
 AUTO_COARSEST = 128
@@ -361,7 +362,7 @@ def auto_scales(
     """The longer sides (px) ``scales="auto"`` uses for an output whose longer side is ``longer``.
 
     One scale below ``start`` px; from there, sizes halving from ``longer`` down to no less than
-    ``coarsest``: with the defaults 256 -> [128, 256], 384 -> [192, 384], 512 -> [128, 256, 512].
+    ``coarsest``: with the defaults 256 -> [256], 384 -> [192, 384], 512 -> [128, 256, 512].
     Notebook 07.
     """
     sides = [int(longer)]
