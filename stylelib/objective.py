@@ -11,6 +11,8 @@ import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._tf import tf
 from .control import pooled_mask, pools_before
 from .losses import (
@@ -212,6 +214,25 @@ def make_preset(preset: str | Preset = "tutorial", **overrides) -> Preset:
     return dataclasses.replace(result, steps=int(steps), **checked)
 
 
+def _split_styles(style) -> list:
+    """One style image, or a list of them, as a list (no image is loaded or converted).
+
+    A tensor, array, path or a nested list of numbers shaped [1, H, W, 3] is one image; a list or
+    tuple of such things is several.
+    """
+    if not isinstance(style, (list, tuple)):
+        return [style]
+    if style and isinstance(style[0], (list, tuple)):
+        try:  # a nested list of numbers [1, H, W, 3] is one image; a list of such lists is several
+            if np.asarray(style, dtype=np.float32).ndim == 4:
+                return [style]
+        except (TypeError, ValueError):
+            pass
+    if not style:
+        raise ValueError("style is an empty list: give at least one style image")
+    return list(style)
+
+
 def style_blend_weights(style_blend, count: int) -> list[float]:
     """The blend weights of ``count`` style images, normalised to sum 1 (default: equal).
 
@@ -271,7 +292,7 @@ class StyleObjective:
         self.preset = preset
         self.extractor = extractor
         self.content_targets = extractor(content).content
-        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        styles = _split_styles(style)
         self.blend = style_blend_weights(style_blend, len(styles))
         grams = [
             {name: gram_matrix(f, "locations") for name, f in extractor(s).style.items()}

@@ -18,7 +18,7 @@ from ._tf import tf
 from .errors import NonFiniteLossError
 from .images import MAX_PIXELS, MIN_SIDE, load_image
 from .model import FeatureExtractor, WeightsInfo, gpu_available
-from .objective import Preset, StyleObjective, make_preset, style_blend_weights
+from .objective import Preset, StyleObjective, _split_styles, make_preset, style_blend_weights
 
 #: L-BFGS with the tutorial's absolute (L1) total variation: the corner of |d| at d = 0 makes the
 #: objective non-smooth and L-BFGS-B stalls on it. stylelib instead minimises a sequence of smooth
@@ -292,22 +292,14 @@ def _as_image(source, max_dim) -> tf.Tensor:
         if source.shape.rank != 4 or source.shape[0] != 1 or source.shape[-1] != 3:
             raise ValueError(f"image tensors must be [1, H, W, 3], got {source.shape}")
         return tf.cast(source, tf.float32)
+    if isinstance(source, (list, tuple)):  # a nested list of numbers, as TensorFlow ops take
+        source = np.asarray(source, dtype=np.float32)
     return load_image(source, max_dim=max_dim)
 
 
 def _style_images(style, max_dim) -> list[tf.Tensor]:
     """One style image or a list of them (tensors, arrays or anything load_image reads)."""
-    one_array = not isinstance(style, (list, tuple))
-    if isinstance(style, (list, tuple)) and style and isinstance(style[0], (list, tuple)):
-        try:  # a nested list of numbers [1, H, W, 3] is one image; a list of such lists is several
-            one_array = np.asarray(style, dtype=np.float32).ndim == 4
-        except (TypeError, ValueError):
-            one_array = False
-    if one_array:
-        return [_as_image(style, max_dim)]
-    if not style:
-        raise ValueError("style is an empty list: give at least one style image")
-    return [_as_image(s, max_dim) for s in style]
+    return [_as_image(s, max_dim) for s in _split_styles(style)]
 
 
 def _check_style_scale(style_scale, styles: list[tf.Tensor], factors: list[float]) -> float:

@@ -389,3 +389,18 @@ def test_losses_take_arrays_and_nested_lists():
 def test_losses_refuse_what_is_not_a_feature_map(value, message):
     with pytest.raises(ValueError, match=message):
         stylelib.gram_matrix(value)
+
+
+def test_stylize_and_the_objective_take_nested_lists(content_image, style_image, setting):
+    """A nested list [1, H, W, 3] is one image, a list of images several styles."""
+    preset, extractor, *_ = setting
+    as_list = style_image.numpy().tolist()
+    by_list = StyleObjective(extractor, content_image, as_list, preset)
+    by_tensor = StyleObjective(extractor, content_image, style_image, preset)
+    np.testing.assert_allclose(
+        float(by_list(content_image)[0]), float(by_tensor(content_image)[0]), rtol=1e-6
+    )
+    result = stylelib.stylize(
+        content_image.numpy().tolist(), [as_list, style_image], max_dim=None, **RUN
+    )
+    assert result.extra["styles"] == 2 and result.image.shape == content_image.shape
