@@ -233,17 +233,23 @@ def threshold_mask(
     channel: str = "luminance",
     softness: float = 0.05,
     above: bool = True,
+    blur: float = 0.0,
 ) -> tf.Tensor:
     """A soft mask drawn from the image itself: on where ``channel`` is above ``threshold``.
 
     m = sigmoid((v − threshold) / softness) with v the luminance or one colour channel (in [0, 1]);
-    ``above=False`` inverts it. A larger ``softness`` gives a wider, smoother transition between the
-    regions, so two styles blend into each other instead of meeting at a hard edge. For a sky,
-    ``channel="blue"`` with a threshold a little above the picture's mean is a good start.
+    ``above=False`` inverts it. ``softness`` is a width in the channel's values, not in pixels:
+    where the channel changes gradually (a sky brightening towards the horizon) a larger softness
+    spreads the transition over more pixels, so two styles blend into each other; at a sharp edge
+    in the picture the mask's edge stays sharp and a larger softness only moves both sides away
+    from 0 and 1. For a soft edge in pixels, pass ``blur`` (px): the mask is then smoothed with a
+    Gaussian of that standard deviation. For a sky, ``channel="blue"`` with a threshold a little
+    above the picture's mean is a good start.
 
     Args:
         image: float32 [1, H, W, 3] in [0, 1].
         channel: "luminance", "red", "green" or "blue".
+        blur: standard deviation (px) of a Gaussian smoothing of the mask; 0 for none.
     Returns: float32 [1, H, W, 1] in [0, 1]. Introduced in notebook 08.
     """
     channels = {"luminance": None, "red": 0, "green": 1, "blue": 2}
@@ -257,4 +263,28 @@ def threshold_mask(
     index = channels[channel]
     value = luminance(image) if index is None else image[..., index : index + 1]
     mask = tf.sigmoid((value - float(threshold)) / float(softness))
-    return mask if above else 1.0 - mask
+    mask = mask if above else 1.0 - mask
+    return gaussian_blur(mask, blur) if blur else mask
+
+
+def gaussian_blur(mask, sigma: float) -> tf.Tensor:
+    """float32 [1, H, W, 1] smoothed by a Gaussian of standard deviation ``sigma`` px.
+
+    Separable, truncated at 3 sigma, and normalised at the borders (each output is a weighted mean
+    of the pixels inside the image), so a constant mask stays constant and values stay in [0, 1].
+    Introduced in notebook 08.
+    """
+    if not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool) and sigma >= 0):
+        raise ValueError(f"gaussian_blur: sigma must be a number >= 0 px, got {sigma!r}")
+    mask = _image(mask, "mask", "gaussian_blur", channels=1)
+    radius = int(np.ceil(3 * sigma))
+    if radius == 0:
+        return mask
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps = tf.constant(taps / taps.sum(), tf.float32)
+    weights = tf.ones_like(mask)
+    for shape in ([-1, 1, 1, 1], [1, -1, 1, 1]):
+        kernel = tf.reshape(taps, shape)
+        mask = tf.nn.conv2d(mask, kernel, strides=1, padding="SAME")
+        weights = tf.nn.conv2d(weights, kernel, strides=1, padding="SAME")
+    return tf.clip_by_value(mask / weights, 0.0, 1.0)

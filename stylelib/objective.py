@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._tf import tf
-from .control import pooled_mask, pools_before
+from .control import gray_rgb, luminance, pooled_mask, pools_before
 from .losses import (
     TV_KINDS,
     content_loss,
@@ -277,6 +277,10 @@ class StyleObjective:
     a_k the mask's mean (its share of the image). Equal weights therefore give each region the
     strength one unmasked style has over the whole image, and one style with an all-ones mask gives
     exactly the unmasked objective.
+
+    ``luminance_only=True`` (luminance-only transfer, notebook 08): the image is measured as the
+    grey image of its luminance, gray_rgb(luminance(image)), by every term, so only its luminance
+    Y is optimised and VGG19 never sees colour the result will not have.
     """
 
     def __init__(
@@ -288,8 +292,10 @@ class StyleObjective:
         *,
         style_blend=None,
         masks=None,
+        luminance_only: bool = False,
     ):
         self.preset = preset
+        self.luminance_only = luminance_only
         self.extractor = extractor
         self.content_targets = extractor(content).content
         styles = _split_styles(style)
@@ -336,7 +342,7 @@ class StyleObjective:
     def terms(self, image: tf.Tensor):
         """(α·L_content, β·L_style) of float32 [1, H, W, 3] in [0, 1]."""
         p = self.preset
-        features = self.extractor(image)
+        features = self.extractor(self._seen(image))
         content = tf.add_n(
             [
                 w * self._content_term(features.content[n], self.content_targets[n])
@@ -361,6 +367,10 @@ class StyleObjective:
             )
         return p.content_weight * content, p.style_weight * style
 
+    def _seen(self, image: tf.Tensor) -> tf.Tensor:
+        """The image as the terms measure it: itself, or its luminance as grey RGB."""
+        return gray_rgb(luminance(image)) if self.luminance_only else image
+
     def tv(self, image: tf.Tensor, kind: str | None = None, epsilon: float | None = None):
         """λ_TV · TV(image), of the preset's kind unless ``kind`` is given."""
         p = self.preset
@@ -368,7 +378,7 @@ class StyleObjective:
             return tf.constant(0.0)
         kind = kind or p.tv_kind
         return p.tv_weight * total_variation_loss(
-            image, kind, p.tv_epsilon if epsilon is None else epsilon
+            self._seen(image), kind, p.tv_epsilon if epsilon is None else epsilon
         )
 
     def __call__(self, image: tf.Tensor):

@@ -473,8 +473,9 @@ def stylize(
             (at each scale, the content's factor): > 1 makes strokes and motifs larger.
         preserve_colors: None, "luminance" (transfer on luminance only, with the style's
             luminance matched to the content's mean and standard deviation, then the content's
-            YIQ colour channels put back: the result has the content's colours wherever it is not
-            clipped) or "histogram" (each style's colours transformed to the content's mean and
+            YIQ colour channels put back: only the image's luminance is optimised, and the result
+            has the content's colours wherever it is not clipped; the history records the losses
+            of the luminance image) or "histogram" (each style's colours transformed to the content's mean and
             covariance first: control.match_colors).
         masks: one mask per style, each [H, W], [1, H, W, 1] or an image file, values in [0, 1]
             (see control.load_mask): each style applies only where its mask is on (guided Gram
@@ -581,6 +582,7 @@ def stylize(
             settings,
             style_blend=style_blend,
             masks=None if masks is None else [_resize(m, size) for m in masks],
+            luminance_only=preserve_colors == "luminance",
         )
         if image is None:
             image = initial_image(_resize(content_image, size), settings.init, seed)

@@ -404,3 +404,32 @@ def test_stylize_and_the_objective_take_nested_lists(content_image, style_image,
         content_image.numpy().tolist(), [as_list, style_image], max_dim=None, **RUN
     )
     assert result.extra["styles"] == 2 and result.image.shape == content_image.shape
+
+
+def test_gaussian_blur_widens_a_sharp_mask_edge_in_pixels():
+    image = np.full((1, 8, 32, 3), 0.3, np.float32)
+    image[:, :, 16:] = 0.7  # a step edge: softness alone keeps the mask's edge one pixel wide
+    sharp = control.threshold_mask(image, 0.5, softness=0.3).numpy()[0, 0, :, 0]
+    assert np.count_nonzero(np.abs(np.diff(sharp)) > 1e-3) == 1
+    blurred = control.threshold_mask(image, 0.5, softness=0.01, blur=3).numpy()[0, 0, :, 0]
+    assert np.count_nonzero((blurred > 0.05) & (blurred < 0.95)) >= 6
+    assert np.all(np.diff(blurred) >= -1e-6) and blurred[0] < 0.01 and blurred[-1] > 0.99
+    flat = control.gaussian_blur(np.full((1, 5, 7, 1), 0.4, np.float32), 10)
+    np.testing.assert_allclose(flat.numpy(), 0.4, atol=1e-6)
+    with pytest.raises(ValueError, match="sigma must be a number >= 0"):
+        control.gaussian_blur(np.ones((1, 4, 4, 1)), -1)
+
+
+def test_luminance_only_transfer_optimises_the_luminance_alone(content_image, style_image):
+    """VGG19 sees grey: two images with the same luminance have the same objective."""
+    preset = stylelib.make_preset("tutorial")
+    extractor = stylelib.FeatureExtractor(
+        list(preset.content_layers), list(preset.style_layers), weights="random"
+    )
+    grey = control.gray_rgb(control.luminance(content_image))
+    objective = StyleObjective(extractor, grey, style_image, preset, luminance_only=True)
+    values_colour = [float(v) for v in objective(content_image)]
+    values_grey = [float(v) for v in objective(grey)]
+    np.testing.assert_allclose(values_colour, values_grey, rtol=1e-5, atol=1e-3)
+    plain = StyleObjective(extractor, grey, style_image, preset)
+    assert float(plain(content_image)[0]) != pytest.approx(values_colour[0], rel=1e-3)
