@@ -36,10 +36,12 @@ LBFGS_MEMORY = 20
 DEFAULT_OPTIMIZER = "lbfgs"
 
 #: ``scales="auto"`` (the default) runs L-BFGS coarse to fine from this longer side (in px) upwards,
-#: and one scale below it. Adam runs one scale unless ``scales`` is given. Chosen by racing the two
-#: to the same loss on the tune pair (benchmarks/defaults.py): one scale got there first at 256 px,
-#: coarse to fine at 384 px and 512 px; the held-out pairs are reported in the README ("Speed").
-AUTO_SCALES_FROM = 384
+#: and one scale below it. Adam runs one scale unless ``scales`` is given. Measured by racing the
+#: two to the same loss (benchmarks/defaults.py, README "Speed"): on the tune pair one scale got
+#: there first at 256 px, coarse to fine at 384 and 512 px; on the two held-out pairs one scale got
+#: there first at 384 px too, so coarse to fine starts at 512 px, the size where the tune pair still
+#: favoured it (the held-out pairs have not been raced at 512 px).
+AUTO_SCALES_FROM = 512
 
 #: The coarsest longer side (px) of an automatic coarse-to-fine run: sizes halve down to it.
 AUTO_COARSEST = 128
@@ -354,7 +356,7 @@ def auto_scales(
     """The longer sides (px) ``scales="auto"`` uses for an output whose longer side is ``longer``.
 
     One scale below ``start`` px; from there, sizes halving from ``longer`` down to no less than
-    ``coarsest``: with the defaults 256 -> [256], 384 -> [192, 384], 512 -> [128, 256, 512].
+    ``coarsest``: with the defaults 384 -> [384], 512 -> [128, 256, 512], 768 -> [192, 384, 768].
     Notebook 07.
     """
     sides = [int(longer)]
