@@ -19,8 +19,8 @@ from .losses import _as_float, _feature_maps
 #: How ``preserve_colors`` keeps the content's colours (see stylize).
 PRESERVE_COLORS = ("luminance", "histogram")
 
-#: The colour space of luminance-only transfer: NTSC YIQ with the FCC's 1953 coefficients. Y is the
-#: luminance (its weights sum to 1, so Y is in [0, 1] for RGB in [0, 1]); I and Q carry the colour.
+#: Luminance-only transfer's colour space: the usual NTSC YIQ matrix (BT.601 luminance weights, I and
+#: Q rounded to 3 decimals, as MATLAB's rgb2ntsc). Y's weights sum to 1, so Y is in [0, 1]; I, Q: colour.
 RGB_TO_YIQ = np.array(
     [
         [0.299, 0.587, 0.114],
@@ -51,7 +51,7 @@ def _image(value, name: str, function: str, channels: int = 3) -> tf.Tensor:
 def rgb_to_yiq(image) -> tf.Tensor:
     """RGB float32 [1, H, W, 3] in [0, 1] -> YIQ [1, H, W, 3] (Y in [0, 1], I and Q signed).
 
-    Uses RGB_TO_YIQ (NTSC, FCC 1953). Introduced in notebook 08.
+    Uses RGB_TO_YIQ (the usual NTSC YIQ matrix). Introduced in notebook 08.
     """
     image = _image(image, "image", "rgb_to_yiq")
     return tf.einsum("bhwc,dc->bhwd", image, tf.constant(RGB_TO_YIQ, tf.float32))
