@@ -33,3 +33,11 @@ class NonFiniteLossError(StylelibError, FloatingPointError):
         self.step = step
         self.image = image
         self.history = history
+
+
+class CheckpointError(StylelibError, ValueError):
+    """A checkpoint could not be written, read or resumed. The message names the file.
+
+    Raised when resuming from a checkpoint made with other settings, images, weights or stylelib
+    version (which would silently mix two runs), and for paths that are not usable files.
+    """
