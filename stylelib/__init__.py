@@ -17,7 +17,16 @@ from .control import (
     yiq_to_rgb,
 )
 from .errors import ImageError, LayerError, NonFiniteLossError, StylelibError, WeightsError
-from .images import MAX_PIXELS, MIN_SIDE, load_image, save_image, to_rgb, to_uint8
+from .images import (
+    MAX_PIXELS,
+    MIN_SIDE,
+    RANGE_TOLERANCE,
+    as_image,
+    load_image,
+    save_image,
+    to_rgb,
+    to_uint8,
+)
 from .losses import (
     content_loss,
     gram_matrix,
@@ -89,6 +98,7 @@ __all__ = [
     "PRESERVE_COLORS",
     "PRESETS",
     "Preset",
+    "RANGE_TOLERANCE",
     "SAMPLES",
     "StepRecord",
     "StyleObjective",
@@ -97,6 +107,7 @@ __all__ = [
     "WEIGHTS_ENV",
     "WeightsError",
     "WeightsInfo",
+    "as_image",
     "auto_scales",
     "cached_imagenet_weights",
     "color_statistics",
