@@ -158,8 +158,10 @@ def _check_values(array: np.ndarray, name: str) -> np.ndarray:
     if array.dtype == np.uint8:
         return array
     _check_finite(array, name)
-    low, high = float(array.min()), float(array.max())
-    if low < -RANGE_TOLERANCE or high > 1.0 + RANGE_TOLERANCE:
+    low, high = array.min(), array.max()
+    tolerance = np.asarray(RANGE_TOLERANCE, dtype=array.dtype)  # -1/510 in float32 is -1/510
+    if low < -tolerance or high > 1 + tolerance:
+        low, high = float(low), float(high)
         hint = ""
         if 1.5 < high <= 255.0 and low >= -RANGE_TOLERANCE:
             hint = "; this looks like 0-255 data: divide by 255 or pass uint8"
