@@ -1,13 +1,16 @@
-"""benchmarks/run.py keeps working: its smoke configuration runs end to end in a subprocess.
+"""benchmarks/run.py and memory.py keep working: their smoke configurations run end to end in a
+subprocess.
 
-The timings it prints are not checked here (they depend on the machine's load); what is checked is
-that the reference loop and stylelib compute the same objective, and that the report is complete.
+The timings and memory figures they print are not checked against targets here (timings depend on
+the machine's load, memory at toy sizes says nothing about long runs); what is checked is that the
+reference loop and stylelib compute the same objective, and that the reports are complete.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -67,3 +70,40 @@ def test_update_readme_replaces_only_between_markers(tmp_path):
     (tmp_path / "plain.md").write_text("no markers")
     with pytest.raises(SystemExit, match="markers"):
         bench.update_readme(tmp_path / "plain.md", "x")
+
+
+def test_memory_smoke_report_is_complete(tmp_path):
+    """benchmarks/memory.py --smoke: both runs, their RSS figures finite, the table written.
+
+    Memory figures at toy sizes say nothing about the target, so no threshold is checked here;
+    the growth and its verdict are make bench's (benchmarks/results/memory.md).
+    """
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--smoke", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "STYLELIB_VGG19_WEIGHTS": "random"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "memory_smoke.json").read_text())
+    table = (tmp_path / "memory_smoke.md").read_text()
+    assert report["machine"]["tensorflow"] and report["reference_step"] == 10
+    assert [r["run"] for r in report["runs"]] == ["adam", "lbfgs"]
+    for row in report["runs"]:
+        assert row["rss_source"] in ("/proc/self/statm", "psutil")
+        assert row["rss_available"] and row["history_plain_numbers"]
+        assert row["weights_trained"] is False
+        for key in ("rss_at_reference_mib", "rss_at_end_mib", "peak_rss_mib"):
+            assert 100 < row[key] < 1e6, (key, row[key])  # TensorFlow alone takes more than 100
+        for key in ("growth_mib", "growth_mb", "slope_mib_per_1000_steps"):
+            assert math.isfinite(row[key]), (key, row[key])
+        assert row["reference_step"] >= 10 and row["verdict"] in ("pass", "FAIL")
+        assert row["samples"][-1][0] == row["steps"]
+        assert row["peak_rss_mib"] >= row["rss_at_end_mib"]
+        assert row["verdict"] in table
+    lbfgs = report["runs"][1]
+    assert [max(s["size"]) for s in lbfgs["scales"]] == [48, 96]
+    assert lbfgs["reference_scale"] == 1  # step 10 lies in the final scale, as planned
+    assert len(lbfgs["rss_at_end_of_scale_mib"]) == 2
+    assert "RSS at step 10" in table and "47.7 MiB" in table
