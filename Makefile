@@ -121,6 +121,7 @@ test-floors: $(FLOORS_VENV)/.installed
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --readme README.md
+	$(BIN)/python benchmarks/memory.py
 
 nav: $(STAMP)
 	$(BIN)/python tools/notebooks.py nav
