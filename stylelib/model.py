@@ -5,7 +5,9 @@ Introduced in notebook 02.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -241,10 +243,38 @@ def _random_weights(model: tf.keras.Model, seed: int, calibrate: bool = True) ->
         calibrate_random_vgg19(model, calibration_images(), random_feature_targets())
 
 
+#: The VGG19 built for each weights spec, shared by every caller (load_vgg19).
 _MODEL_CACHE: dict[str, tf.keras.Model] = {}
+#: The float16 copy of each cached model (_float16_vgg19): spec -> (the model copied, its copy).
+_FLOAT16_CACHE: dict[str, tuple[tf.keras.Model, tf.keras.Model]] = {}
+#: Held while a shared model is built or an extractor is cut from one, so that threads asking for
+#: the same weights at once build the model once and all get that one (re-entrant, so that code
+#: run during a build may ask for a model without deadlocking).
+_MODEL_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _keras_dtype_policy(name: str):
+    """Build Keras layers with the dtype policy ``name``, then restore the caller's.
+
+    Keras 3 keeps its global policy per thread: without this, a model built by a thread whose user
+    had set "mixed_float16" would be float16 and then shared, through the cache, with every thread.
+    """
+    policy = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(policy)
 
 
 def _build(info: WeightsInfo) -> tf.keras.Model:
+    """A new float32 VGG19 without its classifier, with the weights ``info`` names."""
+    with _keras_dtype_policy("float32"):
+        return _build_vgg19(info)
+
+
+def _build_vgg19(info: WeightsInfo) -> tf.keras.Model:
     vgg19 = tf.keras.applications.VGG19
     if info.spec == "random":
         model = vgg19(include_top=False, weights=None)
@@ -282,16 +312,20 @@ def load_vgg19(weights: str | os.PathLike | None = None) -> tf.keras.Model:
             calibrate_random_vgg19; the same network everywhere). ``None`` means the
             environment variable ``STYLELIB_VGG19_WEIGHTS`` if set, else "imagenet".
 
-    The model takes BGR mean-subtracted input of any size, [B, H, W, 3]. It is built once per
-    weights choice and then shared. Never falls back to other weights: raises WeightsError with
-    what to do. Introduced in notebook 02.
+    The model takes BGR mean-subtracted input of any size, [B, H, W, 3], and computes in float32
+    whatever Keras dtype policy the caller has set. It is built once per weights choice and then
+    shared, also between threads: threads asking at once wait for one build. Never falls back to
+    other weights: raises WeightsError with what to do. Introduced in notebook 02.
     """
     info = resolve_weights(weights)
     model = _MODEL_CACHE.get(info.spec)
     if model is None:
-        model = _build(info)
-        model.trainable = False
-        _MODEL_CACHE[info.spec] = model
+        with _MODEL_LOCK:
+            model = _MODEL_CACHE.get(info.spec)  # built by another thread while this one waited?
+            if model is None:
+                model = _build(info)
+                model.trainable = False
+                _MODEL_CACHE[info.spec] = model
     return model
 
 
@@ -302,14 +336,23 @@ def gpu_available() -> bool:
 
 def _float16_copy(model: tf.keras.Model) -> tf.keras.Model:
     """The same VGG19 with float16 computation and float32 weights (Keras "mixed_float16")."""
-    policy = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
+    with _keras_dtype_policy("mixed_float16"):
         copy = tf.keras.applications.VGG19(include_top=False, weights=None)
-    finally:
-        tf.keras.mixed_precision.set_global_policy(policy)
     copy.set_weights(model.get_weights())
     copy.trainable = False
+    return copy
+
+
+def _float16_vgg19(spec: str) -> tf.keras.Model:
+    """The float16 copy of load_vgg19(spec), made once per model and shared like it.
+
+    The copy takes the weights the model has when it is first asked for."""
+    model = load_vgg19(spec)
+    with _MODEL_LOCK:
+        copied, copy = _FLOAT16_CACHE.get(spec, (None, None))
+        if copied is not model:  # first use, or the cached model was replaced
+            copy = _float16_copy(model)
+            _FLOAT16_CACHE[spec] = (model, copy)
     return copy
 
 
@@ -393,7 +436,9 @@ class FeatureExtractor:
             on GPUs, slow on CPUs). Feature maps are returned as float32 either way.
 
     Calling it on float32 [B, H, W, 3] RGB in [0, 1] applies vgg_preprocess and returns Features.
-    Only the layers up to the deepest one requested are computed. Introduced in notebook 02.
+    Only the layers up to the deepest one requested are computed. Extractors share one VGG19 (and
+    one float16 copy of it) per weights choice; each may be used in its own thread. Introduced in
+    notebook 02.
     """
 
     def __init__(
@@ -411,9 +456,10 @@ class FeatureExtractor:
         self.content_layers = tuple(content_layers)
         self.style_layers = tuple(style_layers)
         self.weights = resolve_weights(weights)
-        vgg = load_vgg19(self.weights.spec)
         if precision == "mixed_float16":
-            vgg = _float16_copy(vgg)
+            vgg = _float16_vgg19(self.weights.spec)
+        else:
+            vgg = load_vgg19(self.weights.spec)
         valid = [layer.name for layer in vgg.layers[1:]]
         for name in self.content_layers + self.style_layers:
             if name not in valid:
@@ -422,8 +468,9 @@ class FeatureExtractor:
                 )
         self._names = list(dict.fromkeys(self.content_layers + self.style_layers))
         outputs = [vgg.get_layer(name).output for name in self._names]
-        self.model = tf.keras.Model(vgg.input, outputs)
-        self.model.trainable = False
+        with _MODEL_LOCK:  # a new Keras model over the shared layers: one thread at a time
+            self.model = tf.keras.Model(vgg.input, outputs)
+            self.model.trainable = False
 
     def __call__(self, image: tf.Tensor) -> Features:
         maps = self.model(vgg_preprocess(image), training=False)
