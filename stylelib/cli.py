@@ -232,7 +232,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write OUT's progress every N steps (same file, atomically)",
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace OUT if it exists (otherwise refuse)"
+        "--checkpoint",
+        metavar="FILE",
+        help="save the run's state to FILE when interrupted (Ctrl-C) and every "
+        "--checkpoint-every steps, to continue it later with --resume FILE",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        metavar="N",
+        help="write --checkpoint every N steps (default: only when interrupted)",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="continue the run that saved FILE (give the same images and options; "
+        "--checkpoint defaults to FILE)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT (and --checkpoint FILE) if it exists (otherwise refuse)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     return parser
@@ -342,6 +362,24 @@ def _check_styles(args) -> str | None:
     return None
 
 
+def _check_checkpoint(args, flags) -> str | None:
+    """--checkpoint, --checkpoint-every and --resume, before any image is read."""
+    from .errors import CheckpointError
+    from .optimize import _check_checkpointing
+
+    if args.resume and not args.checkpoint:
+        args.checkpoint = args.resume  # continue writing to the file resumed from
+    try:
+        _check_checkpointing(args.checkpoint, args.checkpoint_every, args.resume)
+    except (CheckpointError, ValueError) as exc:
+        return _with_flag(str(exc), flags)
+    ckpt = Path(args.checkpoint) if args.checkpoint else None
+    if ckpt is not None and ckpt.exists() and not args.overwrite:
+        if not (args.resume and Path(args.resume).exists() and os.path.samefile(ckpt, args.resume)):
+            return f"--checkpoint '{ckpt}': already exists; pass --overwrite to replace it"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     from .objective import make_preset
@@ -356,18 +394,18 @@ def main(argv: list[str] | None = None) -> int:
         make_preset(args.preset, **_settings(args))
     except ValueError as exc:
         return _fail(_with_flag(str(exc), flags))
-    problem = _check_styles(args) or _check_output(args)
+    problem = _check_styles(args) or _check_output(args) or _check_checkpoint(args, flags)
     if problem:
         return _fail(problem)
     try:
         return _run(args, flags)
     except KeyboardInterrupt:
-        return _fail("interrupted; the output file was not written", EXIT_INTERRUPTED)
+        return _fail("interrupted before the first step; nothing was written", EXIT_INTERRUPTED)
 
 
 def _run(args, flags: dict[str, str]) -> int:
     from .control import load_mask
-    from .errors import ImageError, NonFiniteLossError, WeightsError
+    from .errors import CheckpointError, ImageError, NonFiniteLossError, WeightsError
     from .images import load_image, save_image
     from .model import resolve_weights
     from .optimize import stylize
@@ -408,9 +446,13 @@ def _run(args, flags: dict[str, str]) -> int:
             callback=save_progress if args.save_every else None,
             callback_every=args.save_every or 1,
             progress=not args.quiet and sys.stderr.isatty(),
+            checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            quiet=True,  # the command says it in its own line, with the file written
         )
-    except WeightsError as exc:
-        return _fail(str(exc))
+    except (WeightsError, CheckpointError) as exc:
+        return _fail(_with_flag(str(exc), flags))
     except NonFiniteLossError as exc:
         return _fail(str(exc).split(";")[0] + "; no output written", EXIT_FAILED)
     except ValueError as exc:
@@ -419,6 +461,8 @@ def _run(args, flags: dict[str, str]) -> int:
         path = save_image(result.image, args.output)
     except ImageError as exc:
         return _fail(str(exc))
+    if result.extra["stopped"] is not None:
+        return _partial(args, result, path)
     if not args.quiet:
         h, w = result.image.shape[1:3]
         print(
@@ -428,6 +472,23 @@ def _run(args, flags: dict[str, str]) -> int:
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def _partial(args, result, path: Path) -> int:
+    """One line after an interrupted run whose partial result was written; exit code 130."""
+    at = result.extra["stopped_at"]
+    h, w = result.image.shape[1:3]
+    scale = f", scale {at['scale'] + 1} of {at['scales']}" if at["scales"] > 1 else ""
+    if "checkpoint" in at:
+        then = f"; continue with the same command and --resume {at['checkpoint']} --overwrite"
+    else:
+        then = "; pass --checkpoint FILE to be able to continue an interrupted run"
+    print(
+        f"stylelib: interrupted after {at['step']} of {at['of']} steps{scale}: wrote the partial "
+        f"result ({w}x{h} px, the lowest loss so far at this scale) to {path}{then}",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -485,6 +485,35 @@ def _create_beside(target: Path) -> tuple[int, str]:
             continue
 
 
+def write_atomically(real: Path, write, failed) -> None:
+    """Write the file ``real`` by ``write(stream)`` into a new file beside it, then rename it over.
+
+    An interrupted or failed write (a full disk) never leaves a half-written file nor harms the
+    existing one, and no temporary file remains. A replaced file keeps its permission bits.
+    ``failed(stage, exc)`` turns an OSError into the exception to raise; ``stage`` is "create"
+    (no file could be made in the folder) or "write". Used by save_image and checkpoints.
+    """
+    existing = real.stat() if real.exists() else None
+    try:
+        fd, tmp_name = _create_beside(real)
+    except OSError as exc:
+        raise failed("create", exc) from None
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            write(tmp)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        if existing is not None:
+            os.chmod(tmp_name, stat.S_IMODE(existing.st_mode) & 0o777)
+        os.replace(tmp_name, real)
+    except OSError as exc:
+        raise failed("write", exc) from None
+    finally:
+        if os.path.exists(tmp_name):
+            with contextlib.suppress(OSError):  # never hide the real error behind a cleanup one
+                os.unlink(tmp_name)
+
+
 def save_image(image, path: str | os.PathLike, *, quality: int = 95) -> Path:
     """Write an image to ``path`` as PNG or JPEG (chosen by the extension), atomically.
 
@@ -529,30 +558,17 @@ def save_image(image, path: str | os.PathLike, *, quality: int = 95) -> Path:
         real.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ImageError(f"'{target}': cannot create its folder ({exc.strerror or exc})") from None
-    existing = real.stat() if real.exists() else None
-    if existing is not None and not os.access(real, os.W_OK):
+    if real.exists() and not os.access(real, os.W_OK):
         raise ImageError(f"'{target}': cannot write (the existing file is read-only)")
     options = {"quality": quality} if fmt == "JPEG" else {}
-    tmp_name = None
-    try:
-        fd, tmp_name = _create_beside(real)
-    except OSError as exc:  # a read-only or full folder: nothing was created, nothing is lost
-        raise ImageError(
-            f"'{target}': cannot create a file in the folder '{real.parent}' "
-            f"({exc.strerror or exc}); nothing was written"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            pil.save(tmp, format=fmt, **options)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        if existing is not None:
-            os.chmod(tmp_name, stat.S_IMODE(existing.st_mode) & 0o777)
-        os.replace(tmp_name, real)
-    except OSError as exc:
-        raise ImageError(f"'{target}': cannot write ({exc.strerror or exc})") from None
-    finally:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            with contextlib.suppress(OSError):  # never hide the real error behind a cleanup one
-                os.unlink(tmp_name)
+
+    def failed(stage: str, exc: OSError) -> ImageError:
+        if stage == "create":  # a read-only or full folder: nothing was created, nothing is lost
+            return ImageError(
+                f"'{target}': cannot create a file in the folder '{real.parent}' "
+                f"({exc.strerror or exc}); nothing was written"
+            )
+        return ImageError(f"'{target}': cannot write ({exc.strerror or exc})")
+
+    write_atomically(real, lambda stream: pil.save(stream, format=fmt, **options), failed)
     return target

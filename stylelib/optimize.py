@@ -5,18 +5,26 @@ Introduced in notebook 06 (Adam, the GradientTape loop) and notebook 07 (L-BFGS,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import math
+import os
+import signal
+import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import checkpoint as _ckpt
 from . import control
 from ._tf import tf
-from .errors import NonFiniteLossError
-from .images import MAX_PIXELS, MIN_SIDE, load_image
+from .errors import CheckpointError, NonFiniteLossError
+from .images import MAX_PIXELS, MIN_SIDE, as_image
 from .model import FeatureExtractor, WeightsInfo, gpu_available
 from .objective import Preset, StyleObjective, _split_styles, make_preset, style_blend_weights
 
@@ -97,10 +105,28 @@ class StylizeResult:
         }
 
 
-class _Tracker:
-    """Records history, reports progress and calls the user's callback, across scales."""
+class _Stopped(Exception):
+    """Ends a run early; ``reason`` is "interrupted" (Ctrl-C, a notebook's stop button) or "stop"."""
 
-    def __init__(self, total_steps, callback, callback_every, progress):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: How often each compiled function was traced (its Python body runs once per trace). A run
+#: traces each function once per scale; tests/test_stylize.py checks that nothing retraces.
+_TRACES: Counter = Counter()
+
+
+class _Tracker:
+    """Records history, reports progress, calls the user's callback, writes checkpoints and ends
+    the run when asked (``stop``, or a Ctrl-C turned into a flag), across scales.
+
+    Each runner sets ``snapshot`` to a function returning its current state (see _Snapshot), so
+    that a run ended at any point can return its best image and save a checkpoint.
+    """
+
+    def __init__(self, total_steps, callback, callback_every, progress, stop=None):
         self.history: list[StepRecord] = []
         self.callback = callback
         self.every = callback_every
@@ -108,6 +134,10 @@ class _Tracker:
         self.offset = 0  # steps done at earlier scales
         self.scale = 0
         self.start = time.perf_counter()
+        self.stop = stop
+        self.interrupted = False  # set by the SIGINT handler stylize installs
+        self.snapshot = None  # set by each runner
+        self.checkpoint = None  # (every, write) when checkpoints are asked for
 
     def record(self, local_step: int, losses) -> StepRecord:
         """Make the record of the image after ``local_step`` steps at this scale; keep it if finite."""
@@ -134,6 +164,24 @@ class _Tracker:
         if self.callback is not None and local_step > 0 and step % self.every == 0:
             self.callback(step, tf.convert_to_tensor(image), self.history[-1])
 
+    def check_stop(self) -> None:
+        """Raise _Stopped if a Ctrl-C arrived or ``stop`` says so (checked after each step)."""
+        if self.interrupted:
+            raise _Stopped("interrupted")
+        if self.stop is not None and (
+            self.stop.is_set() if hasattr(self.stop, "is_set") else self.stop()
+        ):
+            raise _Stopped("stop")
+
+    def after_step(self, steps_done: int) -> None:
+        """After ``steps_done`` steps at this scale: write a checkpoint if one is due, then stop
+        if asked to."""
+        if self.checkpoint is not None:
+            every, write = self.checkpoint
+            if every and (self.offset + steps_done) % every == 0:
+                write()
+        self.check_stop()
+
     def fail(self, record: StepRecord, image) -> NonFiniteLossError:
         self.bar.close()
         return NonFiniteLossError(
@@ -146,10 +194,40 @@ class _Tracker:
         )
 
 
-def _run_adam(objective, start_image, settings, steps, tracker, jit_compile):
-    """Adam with clipping to [0, 1] after each step (the TensorFlow tutorial's loop)."""
-    image = tf.Variable(start_image)
-    last_good = tf.Variable(start_image)
+@dataclass
+class _Snapshot:
+    """A runner's state at a step boundary: what a checkpoint stores and an early end returns.
+
+    image: float32 [1, h, w, 3] after ``steps_done`` steps at this scale; optimizer: the
+    optimiser's variables in order (Adam's step counter and moments; empty for L-BFGS);
+    best_image / best_loss / best_step: the lowest recorded loss at this scale so far;
+    evaluations: L-BFGS loss-and-gradient evaluations at this scale; phase, phase_start: the
+    L-BFGS smoothing phase under way (see LBFGS_TV_EPSILONS) and the step it began at.
+    """
+
+    image: np.ndarray
+    steps_done: int
+    optimizer: list[np.ndarray]
+    best_image: np.ndarray
+    best_loss: float
+    best_step: int
+    evaluations: int = 0
+    phase: int = 0
+    phase_start: int = 0
+
+
+def _run_adam(objective, start_image, settings, steps, tracker, jit_compile, resume=None):
+    """Adam with clipping to [0, 1] after each step (the TensorFlow tutorial's loop).
+
+    ``resume`` (a _Snapshot) restores the image, Adam's step counter and moments and the best
+    image so far, and continues from its step: the result is then bit-identical, on a CPU, to a
+    run that was never stopped.
+    """
+    image = tf.Variable(start_image if resume is None else resume.image)
+    last_good = tf.Variable(image)
+    best = tf.Variable(image if resume is None else resume.best_image)
+    best_loss = tf.Variable(math.inf if resume is None else resume.best_loss, dtype=tf.float32)
+    best_step = tf.Variable(0 if resume is None else resume.best_step, dtype=tf.int64)
     opt = tf.keras.optimizers.Adam(
         learning_rate=settings.learning_rate,
         beta_1=settings.beta_1,
@@ -157,24 +235,43 @@ def _run_adam(objective, start_image, settings, steps, tracker, jit_compile):
         epsilon=settings.epsilon,
     )
     opt.build([image])
+    if resume is not None:
+        _restore(opt.variables, resume.optimizer)
 
     @tf.function(jit_compile=jit_compile)
     def step():
+        _TRACES["adam_step"] += 1
         with tf.GradientTape() as tape:
             losses = objective(image)
         grad = tape.gradient(losses[0], image)
         ok = tf.math.is_finite(losses[0]) & tf.reduce_all(tf.math.is_finite(grad))
         last_good.assign(tf.where(ok, image, last_good))
+        better = ok & (losses[0] < best_loss)
+        best.assign(tf.where(better, image, best))
+        best_step.assign(tf.where(better, opt.iterations, best_step))
+        best_loss.assign(tf.where(better, losses[0], best_loss))
         opt.apply_gradients([(grad, image)])
         image.assign(tf.clip_by_value(image, 0.0, 1.0))
         return losses, ok
 
-    for k in range(steps):
+    def snapshot() -> _Snapshot:
+        return _Snapshot(
+            image=image.numpy(),
+            steps_done=int(opt.iterations.numpy()),
+            optimizer=[v.numpy() for v in opt.variables],
+            best_image=best.numpy(),
+            best_loss=float(best_loss.numpy()),
+            best_step=int(best_step.numpy()),
+        )
+
+    tracker.snapshot = snapshot
+    for k in range(0 if resume is None else resume.steps_done, steps):
         losses, ok = step()  # the losses of the image after k steps, which last_good now holds
         record = tracker.record(k, losses)
         if not bool(ok):
             raise tracker.fail(record, last_good)
         tracker.step_done(k, last_good)
+        tracker.after_step(k + 1)
     final = tracker.record(steps, tf.function(lambda: objective(image))())
     if not math.isfinite(final.total):
         raise tracker.fail(final, last_good)
@@ -182,24 +279,39 @@ def _run_adam(objective, start_image, settings, steps, tracker, jit_compile):
     return tf.convert_to_tensor(image), {}
 
 
+def _restore(variables, values: list[np.ndarray]) -> None:
+    """Assign saved optimiser values to freshly built variables, checking they fit."""
+    if len(variables) != len(values) or any(
+        tuple(v.shape) != tuple(x.shape) for v, x in zip(variables, values, strict=False)
+    ):
+        raise CheckpointError(
+            "resume: the checkpoint's optimiser state does not fit this optimiser "
+            f"({len(values)} saved values, {len(variables)} variables here)"
+        )
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+
+
 class _NonFinite(Exception):
     pass
 
 
-def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile):
+def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, resume=None):
     """scipy's L-BFGS-B on the pixels with bounds [0, 1]; loss and gradient in one tf.function.
 
     With absolute (L1) total variation, minimises smooth surrogates (LBFGS_TV_EPSILONS) in turn;
-    the history always records the exact objective.
+    the history always records the exact objective. ``resume`` continues from a _Snapshot's
+    image and iteration count, with an empty curvature memory (scipy cannot save it).
     """
     from scipy.optimize import Bounds, minimize
 
-    shape = start_image.shape
+    shape = start_image.shape if resume is None else resume.image.shape
     smoothing = settings.tv_kind == "absolute" and settings.tv_weight > 0
     epsilons = LBFGS_TV_EPSILONS if smoothing else (None,)
 
     @tf.function(jit_compile=jit_compile)
     def value_and_grad(x, epsilon):
+        _TRACES["lbfgs_value_and_grad"] += 1
         image = tf.reshape(x, shape)
         with tf.GradientTape() as tape:
             tape.watch(image)
@@ -213,17 +325,52 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile):
     @tf.function(jit_compile=jit_compile)
     def exact_losses(x):
         """(total, content, style, tv) of the exact objective: a forward pass, no gradient."""
+        _TRACES["lbfgs_exact_losses"] += 1
         return tf.stack(objective(tf.reshape(x, shape)))
 
-    x = start_image.numpy().astype(np.float64).ravel()
+    if resume is None:
+        x = start_image.numpy().astype(np.float64).ravel()
+        state = {"x": x, "evaluations": 0, "iteration": 0, "best": (math.inf, x, 0)}
+        state.update(phase=0, phase_start=0)
+    else:
+        x = resume.image.astype(np.float64).ravel()
+        best = (resume.best_loss, resume.best_image.astype(np.float64).ravel(), resume.best_step)
+        state = {
+            "x": x,
+            "evaluations": resume.evaluations,
+            "iteration": resume.steps_done,
+            "best": best,
+            "phase": resume.phase,
+            "phase_start": resume.phase_start,
+        }
     bounds = Bounds(np.zeros_like(x), np.ones_like(x))
-    state = {"x": x, "evaluations": 0, "iteration": 0}
     stops = []
     # Iterations per phase: the last (sharpest) surrogate gets the remainder.
     share = [steps // len(epsilons)] * len(epsilons)
     share[-1] += steps - sum(share)
 
+    def keep_if_best(x_k, total):
+        if total < state["best"][0]:
+            state["best"] = (total, x_k.copy(), state["iteration"])
+
+    def snapshot() -> _Snapshot:
+        best_loss, best_x, best_step = state["best"]
+        return _Snapshot(
+            image=state["x"].reshape(shape).astype(np.float32),
+            steps_done=state["iteration"],
+            optimizer=[],
+            best_image=best_x.reshape(shape).astype(np.float32),
+            best_loss=float(best_loss),
+            best_step=best_step,
+            evaluations=state["evaluations"],
+            phase=state["phase"],
+            phase_start=state["phase_start"],
+        )
+
+    tracker.snapshot = snapshot
+
     def fun(x64, epsilon):
+        tracker.check_stop()  # within one evaluation of a stop, even inside a line search
         losses, optimised, grad = value_and_grad(tf.constant(x64, tf.float32), epsilon)
         state["evaluations"] += 1
         losses = losses.numpy()
@@ -241,13 +388,24 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile):
         state["iteration"] += 1
         state["x"] = x_k.copy()
         tracker.record(state["iteration"], losses)
+        keep_if_best(x_k, float(losses[0]))
         tracker.step_done(state["iteration"], tf.constant(x_k.reshape(shape), dtype=tf.float32))
+        tracker.after_step(state["iteration"])
 
-    record = tracker.record(0, exact_losses(tf.constant(x, tf.float32)).numpy())
-    if not math.isfinite(record.total):
-        raise tracker.fail(record, start_image)
-    for epsilon, iterations in zip(epsilons, share, strict=True):
-        if iterations == 0:
+    if resume is None:
+        record = tracker.record(0, exact_losses(tf.constant(x, tf.float32)).numpy())
+        if not math.isfinite(record.total):
+            raise tracker.fail(record, start_image)
+        keep_if_best(x, record.total)
+    for phase, (epsilon, iterations) in enumerate(zip(epsilons, share, strict=True)):
+        if resume is not None and phase < resume.phase:
+            continue
+        if resume is not None and phase == resume.phase:
+            remaining = iterations - (resume.steps_done - resume.phase_start)
+        else:
+            remaining = iterations
+        state["phase"], state["phase_start"] = phase, state["iteration"]
+        if remaining <= 0:
             continue
         epsilon = tf.constant(epsilon or 1.0, tf.float32)  # unused when not smoothing
         try:
@@ -261,8 +419,8 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile):
                 callback=on_iteration,
                 # ftol = gtol = 0: run the iterations asked for, unless the line search fails.
                 options=dict(
-                    maxiter=iterations,
-                    maxfun=3 * iterations + 20,
+                    maxiter=remaining,
+                    maxfun=3 * remaining + 20,
                     maxcor=LBFGS_MEMORY,
                     ftol=0.0,
                     gtol=0.0,
@@ -289,19 +447,12 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile):
 _RUNNERS = {"adam": _run_adam, "lbfgs": _run_lbfgs}
 
 
-def _as_image(source, max_dim) -> tf.Tensor:
-    if isinstance(source, (tf.Tensor, tf.Variable)):
-        if source.shape.rank != 4 or source.shape[0] != 1 or source.shape[-1] != 3:
-            raise ValueError(f"image tensors must be [1, H, W, 3], got {source.shape}")
-        return tf.cast(source, tf.float32)
-    if isinstance(source, (list, tuple)):  # a nested list of numbers, as TensorFlow ops take
-        source = np.asarray(source, dtype=np.float32)
-    return load_image(source, max_dim=max_dim)
-
-
 def _style_images(style, max_dim) -> list[tf.Tensor]:
     """One style image or a list of them (tensors, arrays or anything load_image reads)."""
-    return [_as_image(s, max_dim) for s in _split_styles(style)]
+    styles = _split_styles(style)
+    if len(styles) == 1:
+        return [as_image(styles[0], max_dim=max_dim, name="style")]
+    return [as_image(s, max_dim=max_dim, name=f"style[{k}]") for k, s in enumerate(styles)]
 
 
 def _check_style_scale(style_scale, styles: list[tf.Tensor], factors: list[float]) -> float:
@@ -453,11 +604,16 @@ def stylize(
     callback: Callable[[int, tf.Tensor, StepRecord], None] | None = None,
     callback_every: int = 50,
     progress: bool = False,
+    stop=None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: str | os.PathLike | None = None,
+    quiet: bool = False,
 ) -> StylizeResult:
     """Gatys-style neural style transfer by optimising the pixels of an image.
 
     Args:
-        content, style: float32 [1, H, W, 3] in [0, 1], or anything load_image reads (then loaded
+        content, style: float32 [1, H, W, 3] in [0, 1], or anything as_image reads (then loaded
             with ``max_dim``). The output has the content image's size; the style image may have
             another size. ``style`` may be a list of images (several styles, see style_blend).
         preset: "tutorial" (the TensorFlow tutorial's objective) or "gatys" (the paper's
@@ -498,6 +654,24 @@ def stylize(
         callback: called as ``callback(step, image, record)`` every ``callback_every`` steps and
             after the last step.
         progress: show a tqdm progress bar (works in terminals and in Jupyter).
+        stop: a ``threading.Event`` or a callable returning True to end the run early (for
+            widgets and threads); checked after every step (L-BFGS: every evaluation).
+        checkpoint: a file to save the run's state in (see stylelib.checkpoint), atomically:
+            every ``checkpoint_every`` steps, and when the run is interrupted or stopped.
+            Defaults to ``resume``'s file when resuming with ``checkpoint_every``.
+        checkpoint_every: write ``checkpoint`` every this many steps (counted over all scales).
+        resume: a checkpoint file to continue from. The other arguments must be those of the run
+            that wrote it (settings, images, weights, stylelib version), or CheckpointError says
+            what differs. Adam continues bit-identically (on a CPU) to a run never stopped;
+            L-BFGS continues with an empty curvature memory (scipy cannot save it).
+        quiet: print nothing when the run ends early (callers that report it themselves).
+
+    Ending early: Ctrl-C (a notebook's stop button) or ``stop`` ends the run after the step under
+    way and returns the image with the lowest loss recorded at the current scale, with
+    ``result.extra["stopped"]`` = "interrupted" or "stop" (None when the run finished) and
+    ``result.extra["stopped_at"]`` (steps done, best step, scale), after printing one line to
+    stderr. A second Ctrl-C raises KeyboardInterrupt at once. An interrupt before the first
+    step's loss is known raises KeyboardInterrupt (there is nothing to return).
 
     Adam: each step is loss under ``tf.GradientTape``, gradient, optimiser step, clip to [0, 1],
     compiled once per image size with ``tf.function``. L-BFGS: scipy's L-BFGS-B with bounds [0, 1].
@@ -530,7 +704,10 @@ def stylize(
             f"preserve_colors must be None or one of {control.PRESERVE_COLORS}, got "
             f"{preserve_colors!r}"
         )
-    content_image = _as_image(content, max_dim)
+    if stop is not None and not (callable(stop) or hasattr(stop, "is_set")):
+        raise ValueError(f"stop must be a threading.Event or a callable, got {stop!r}")
+    checkpoint, checkpoint_every, saved = _check_checkpointing(checkpoint, checkpoint_every, resume)
+    content_image = as_image(content, max_dim=max_dim, name="content")
     style_images = _style_images(style, max_dim)
     style_blend_weights(style_blend, len(style_images))  # refuse bad weights before any work
     height, width = content_image.shape[1:3]
@@ -549,7 +726,7 @@ def stylize(
     sizes = scale_sizes(height, width, scales)
     per_scale = _steps_per_scale(settings.steps, len(sizes), scale_steps)
     style_scale = _check_style_scale(style_scale, style_images, [h / height for h, _ in sizes])
-    original_content, user_callback = content_image, callback
+    original_content, original_styles, user_callback = content_image, style_images, callback
     if preserve_colors == "luminance":
         content_luminance = control.luminance(content_image)
         style_images = [
@@ -568,37 +745,75 @@ def stylize(
         precision=precision,
     )
     runner = _RUNNERS[settings.optimizer]
-    tracker = _Tracker(sum(per_scale), callback, callback_every, progress)
-    image = None
-    details = []
-    for index, (size, n_steps) in enumerate(zip(sizes, per_scale, strict=True)):
-        factor = size[0] / height * style_scale
-        styles = [
-            _resize(s, (max(1, round(s.shape[1] * factor)), max(1, round(s.shape[2] * factor))))
-            for s in style_images
-        ]
-        objective = StyleObjective(
-            extractor,
-            _resize(content_image, size),
-            styles,
+    tracker = _Tracker(sum(per_scale), callback, callback_every, progress, stop=stop)
+    details: list[dict] = []
+    fingerprint = None
+    if checkpoint is not None or resume is not None:
+        fingerprint = _fingerprint(
             settings,
-            style_blend=style_blend,
-            masks=None if masks is None else [_resize(m, size) for m in masks],
-            luminance_only=preserve_colors == "luminance",
+            sizes=sizes,
+            scale_steps=per_scale,
+            seed=seed,
+            style_blend=style_blend_weights(style_blend, len(style_images)),
+            style_scale=style_scale,
+            preserve_colors=preserve_colors,
+            precision=precision,
+            jit_compile=jit_compile,
+            content=original_content,
+            styles=original_styles,
+            masks=masks,
+            extractor=extractor,
         )
-        if image is None:
-            image = initial_image(_resize(content_image, size), settings.init, seed)
-            tracker.start = time.perf_counter()
-        else:
-            image = _resize(image, size)
-        tracker.scale = index
-        image, info = runner(objective, image, settings, n_steps, tracker, jit_compile)
-        tracker.offset += n_steps
-        style_sizes = [list(s.shape[1:3]) for s in styles]
-        details.append({"size": list(size), "style_sizes": style_sizes, "steps": n_steps, **info})
+    if saved is not None:
+        _ckpt.check_compatible(saved[0]["fingerprint"], fingerprint, resume)
+        details = saved[0]["details"]
+        tracker.history = _history_from_array(saved[1]["history"])
+    if checkpoint is not None:
+        state = {"details": details, "written": None}
+
+        def write_checkpoint():
+            _write_checkpoint(checkpoint, tracker, fingerprint, state)
+
+        tracker.checkpoint = (checkpoint_every, write_checkpoint)
+    stopped = None
+    with _interrupt_to_flag(tracker):
+        try:
+            image = _run_scales(
+                runner,
+                tracker,
+                settings=settings,
+                sizes=sizes,
+                per_scale=per_scale,
+                content_image=content_image,
+                style_images=style_images,
+                style_scale=style_scale,
+                style_blend=style_blend,
+                masks=masks,
+                luminance_only=preserve_colors == "luminance",
+                extractor=extractor,
+                seed=seed,
+                jit_compile=jit_compile,
+                details=details,
+                saved=saved,
+            )
+        except _Stopped as exc:
+            stopped = exc.reason
+        except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread's handler
+            stopped = "interrupted"
+            if tracker.snapshot is None or not tracker.history:
+                tracker.bar.close()
+                raise
     tracker.bar.close()
+    stopped_at = None
+    if stopped is not None:
+        image, stopped_at = _early_end(tracker, stopped, sum(per_scale), len(sizes))
+        if checkpoint is not None:
+            write_checkpoint()
+            stopped_at["checkpoint"] = os.fspath(checkpoint)
+        if not quiet:
+            _say_stopped(stopped, stopped_at)
     if preserve_colors == "luminance":
-        image = control.with_content_colors(image, original_content)
+        image = control.with_content_colors(image, _resize(original_content, image.shape[1:3]))
     if user_callback is not None and tracker.history[-1].step % callback_every != 0:
         user_callback(tracker.history[-1].step, image, tracker.history[-1])
     return StylizeResult(
@@ -614,8 +829,220 @@ def stylize(
             "style_blend": style_blend_weights(style_blend, len(style_images)),
             "style_scale": style_scale,
             "preserve_colors": preserve_colors,
+            "stopped": stopped,
+            "stopped_at": stopped_at,
         },
     )
+
+
+def _run_scales(runner, tracker, *, sizes, per_scale, saved, details, **kw) -> tf.Tensor:
+    """Run ``runner`` at each scale in turn, each starting from the last result, upsampled.
+
+    With ``saved`` (a checkpoint's meta and arrays), skips the scales it had finished and
+    continues the one it was in. Appends each finished scale's details to ``details``.
+    """
+    content_image, settings = kw["content_image"], kw["settings"]
+    height = content_image.shape[1]
+    resume_scale = saved[0]["scale"] if saved else 0
+    image = None
+    for index, (size, n_steps) in enumerate(zip(sizes, per_scale, strict=True)):
+        if index < resume_scale:
+            continue
+        factor = size[0] / height * kw["style_scale"]
+        styles = [
+            _resize(s, (max(1, round(s.shape[1] * factor)), max(1, round(s.shape[2] * factor))))
+            for s in kw["style_images"]
+        ]
+        objective = StyleObjective(
+            kw["extractor"],
+            _resize(content_image, size),
+            styles,
+            settings,
+            style_blend=kw["style_blend"],
+            masks=None if kw["masks"] is None else [_resize(m, size) for m in kw["masks"]],
+            luminance_only=kw["luminance_only"],
+        )
+        tracker.scale = index
+        tracker.offset = sum(per_scale[:index])
+        resume = None
+        if saved and index == resume_scale:
+            resume = _snapshot_from(saved)
+            tracker.start = time.perf_counter() - saved[0]["seconds"]
+            image = tf.constant(resume.image)
+        elif image is None:
+            image = initial_image(_resize(content_image, size), settings.init, kw["seed"])
+            tracker.start = time.perf_counter()
+        else:
+            image = _resize(image, size)
+        image, info = runner(
+            objective, image, settings, n_steps, tracker, kw["jit_compile"], resume=resume
+        )
+        style_sizes = [list(s.shape[1:3]) for s in styles]
+        details.append({"size": list(size), "style_sizes": style_sizes, "steps": n_steps, **info})
+    return image
+
+
+def _early_end(tracker, reason: str, total_steps: int, n_scales: int):
+    """The image to return from a run ended early, and what ``extra["stopped_at"]`` says."""
+    snap = tracker.snapshot()
+    have_best = math.isfinite(snap.best_loss)
+    image = snap.best_image if have_best else snap.image
+    return tf.constant(image), {
+        "reason": reason,
+        "step": tracker.offset + snap.steps_done,
+        "of": total_steps,
+        "best_step": tracker.offset + snap.best_step if have_best else None,
+        "scale": tracker.scale,
+        "scales": n_scales,
+        "size": list(image.shape[1:3]),
+    }
+
+
+def _say_stopped(reason: str, at: dict) -> None:
+    """The one line printed when a run ends early."""
+    why = "interrupted" if reason == "interrupted" else "stopped"
+    scale = f", scale {at['scale'] + 1} of {at['scales']}" if at["scales"] > 1 else ""
+    best = f" (step {at['best_step']})" if at["best_step"] is not None else ""
+    saved = f"; state saved to {at['checkpoint']}" if "checkpoint" in at else ""
+    print(
+        f"stylize: {why} after {at['step']} of {at['of']} steps{scale}; returning the image with "
+        f"the lowest loss at this scale{best}{saved}",
+        file=sys.stderr,
+    )
+
+
+@contextlib.contextmanager
+def _interrupt_to_flag(tracker):
+    """While the run lasts, the first Ctrl-C (SIGINT) only sets ``tracker.interrupted``, so the
+    run ends cleanly after the step under way; a second one raises KeyboardInterrupt as usual.
+    Only the main thread receives signals: elsewhere this does nothing (use ``stop``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except (ValueError, OSError):  # no signal support here
+        yield
+        return
+
+    def handler(signum, frame):
+        if tracker.interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        tracker.interrupted = True
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+def _check_checkpointing(checkpoint, checkpoint_every, resume):
+    """Validate checkpoint, checkpoint_every and resume before any work.
+
+    Returns (checkpoint path or None, checkpoint_every, the resumed checkpoint's (meta, arrays)
+    or None); CheckpointError or ValueError naming the argument otherwise.
+    """
+    if checkpoint_every is not None and not (
+        isinstance(checkpoint_every, (int, np.integer))
+        and not isinstance(checkpoint_every, bool)
+        and checkpoint_every >= 1
+    ):
+        raise ValueError(f"checkpoint_every must be a whole number >= 1, got {checkpoint_every!r}")
+    saved = None
+    if resume is not None:
+        saved = _ckpt.load(resume, "resume")
+        if checkpoint is None and checkpoint_every is not None:
+            checkpoint = resume
+    if checkpoint_every is not None and checkpoint is None:
+        raise ValueError("checkpoint_every needs checkpoint, the file to write the checkpoints to")
+    if checkpoint is not None:
+        _ckpt.check_path(checkpoint, "checkpoint", must_exist=False)
+    return checkpoint, checkpoint_every, saved
+
+
+def _fingerprint(settings, *, content, styles, masks, extractor, **fields) -> dict:
+    """What made a run, as plain JSON values: a resumed run must have the same."""
+    from . import __version__
+
+    values = {
+        **{k: v for k, v in dataclasses.asdict(settings).items() if k != "name"},
+        **fields,
+        "preset": settings.name,
+        "stylelib_version": __version__,
+        "content_digest": _ckpt.array_digest(content),
+        "style_digests": [_ckpt.array_digest(s) for s in styles],
+        "mask_digests": None if masks is None else [_ckpt.array_digest(m) for m in masks],
+        "weights_digest": _ckpt.weights_digest(extractor.model),
+    }
+    return json.loads(json.dumps(values, default=list))
+
+
+_HISTORY_FIELDS = [f.name for f in dataclasses.fields(StepRecord)]
+
+
+def _history_from_array(array: np.ndarray) -> list[StepRecord]:
+    return [StepRecord(int(r[0]), float(r[1]), *map(float, r[2:6]), scale=int(r[6])) for r in array]
+
+
+def _snapshot_from(saved) -> _Snapshot:
+    meta, arrays = saved
+    count = meta["optimizer_values"]
+    return _Snapshot(
+        image=arrays["image"],
+        steps_done=meta["steps_done"],
+        optimizer=[arrays[f"optimizer_{k}"] for k in range(count)],
+        best_image=arrays["best_image"],
+        best_loss=math.inf if meta["best_loss"] is None else meta["best_loss"],
+        best_step=meta["best_step"],
+        evaluations=meta["evaluations"],
+        phase=meta["phase"],
+        phase_start=meta["phase_start"],
+    )
+
+
+def _write_checkpoint(path, tracker, fingerprint: dict, state: dict) -> None:
+    """Save the run's current state to ``path`` (once per step). A failure to write (a full
+    disk) is reported in one line and the run goes on: the previous checkpoint is unchanged."""
+    snap = tracker.snapshot() if tracker.snapshot is not None else None
+    if snap is None:
+        return
+    key = (tracker.scale, snap.steps_done)
+    if state["written"] == key:
+        return
+    history = np.array(
+        [[getattr(r, f) for f in _HISTORY_FIELDS] for r in tracker.history], dtype=np.float64
+    ).reshape(-1, len(_HISTORY_FIELDS))
+    meta = {
+        "fingerprint": fingerprint,
+        "scale": tracker.scale,
+        "steps_done": snap.steps_done,
+        "step": tracker.offset + snap.steps_done,
+        "best_loss": snap.best_loss if math.isfinite(snap.best_loss) else None,
+        "best_step": snap.best_step,
+        "evaluations": snap.evaluations,
+        "phase": snap.phase,
+        "phase_start": snap.phase_start,
+        "optimizer_values": len(snap.optimizer),
+        "seconds": time.perf_counter() - tracker.start,
+        "details": state["details"],
+        "tensorflow_version": tf.__version__,
+    }
+    arrays = {"image": snap.image, "best_image": snap.best_image, "history": history}
+    arrays.update({f"optimizer_{k}": v for k, v in enumerate(snap.optimizer)})
+    try:
+        _ckpt.save(path, meta, arrays)
+    except CheckpointError as exc:
+        if not state.get("failed"):
+            print(f"stylize: {exc}; the run goes on", file=sys.stderr)
+        state["failed"] = state.get("failed", 0) + 1
+        return
+    state["written"] = key
 
 
 class _NoBar:

@@ -383,7 +383,6 @@ def test_a_bad_jpeg_quality_names_the_argument(tmp_path, quality):
 # ---- stylize ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="waiting for stylize to call as_image")
 def test_stylize_names_content_when_its_tensor_holds_a_nan():
     content = tf.constant(_with(_grey(shape=(1, 64, 64, 3)), (0, 1, 2, 0), np.nan))
     style = stylelib.as_image(np.random.default_rng(4).random((64, 64, 3)), max_dim=64)

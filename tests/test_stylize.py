@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import stylelib
+from stylelib import optimize
 
 
 def test_tutorial_preset_is_the_tensorflow_tutorial():
@@ -190,13 +191,23 @@ def test_stylize_is_reproducible(content_image, style_image):
     assert not np.allclose(starts[0], starts[1])  # the seed changes the noise
 
 
-def test_non_finite_loss_stops_with_the_last_finite_image(content_image, style_image):
-    broken_style = style_image * np.nan
+def test_non_finite_loss_stops_with_the_last_finite_image(content_image, style_image, monkeypatch):
+    class Broken(optimize.StyleObjective):
+        def terms(self, image):
+            content, style = super().terms(image)
+            return content, style * np.nan
+
+    monkeypatch.setattr(optimize, "StyleObjective", Broken)
     with pytest.raises(stylelib.NonFiniteLossError) as info:
-        stylelib.stylize(content_image, broken_style, steps=5, weights="random")
+        stylelib.stylize(content_image, style_image, steps=5, weights="random")
     error = info.value
     assert error.step == 0 and "nan" in str(error).lower()
     np.testing.assert_array_equal(error.image.numpy(), content_image.numpy())
+
+
+def test_a_style_image_holding_nan_is_refused_before_any_work(content_image, style_image):
+    with pytest.raises(stylelib.ImageError, match="^style: .* not finite"):
+        stylelib.stylize(content_image, style_image * np.nan, steps=5, weights="random")
 
 
 def test_stylize_accepts_image_sources(tmp_path, content_image, style_image):
