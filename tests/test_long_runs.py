@@ -410,3 +410,42 @@ def test_the_command_refuses_an_existing_checkpoint_file_without_overwrite(cli_i
     assert process.returncode == 2
     assert "--checkpoint 'run.ckpt': already exists; pass --overwrite" in err
     assert (cli_images / "run.ckpt").read_bytes() == b"mine"
+
+
+def test_a_jupyter_kernels_stop_button_ends_the_run_and_keeps_the_result(tmp_path):
+    """The notebook's stop button: Jupyter interrupts the kernel (SIGINT), as JupyterLab does."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = {**os.environ, "STYLELIB_VGG19_WEIGHTS": "random", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env["PYTHONPATH"] = str(Path(stylelib.__file__).parents[1])
+    manager, client = start_new_kernel(kernel_name="python3", env=env, cwd=str(tmp_path))
+    try:
+        client.execute_interactive(
+            "import numpy as np, stylelib\n"
+            "rng = np.random.default_rng(0)\n"
+            "images = [rng.random((64, 64, 3)), rng.random((64, 64, 3))]\n"
+            "def started(step, image, record):\n"
+            "    if step == 2: print('running', flush=True)\n",
+            timeout=180,
+        )
+        msg_id = client.execute(
+            "result = stylelib.stylize(*images, optimizer='adam', steps=100000, max_dim=64, "
+            "callback=started, callback_every=1)"
+        )
+        while not client.get_iopub_msg(timeout=180)["content"].get("text", "").startswith("run"):
+            pass  # until the run is under way
+        manager.interrupt_kernel()  # what the stop button does
+        reply = client.get_shell_msg(timeout=180)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "ok", reply["content"]  # no KeyboardInterrupt
+        outputs = []
+        client.execute_interactive(
+            "print(result.extra['stopped'], result.extra['stopped_at']['step'] > 2, "
+            "tuple(result.image.shape))",
+            output_hook=lambda m: outputs.append(m["content"].get("text", "")),
+            timeout=60,
+        )
+        assert "interrupted True (1, 64, 64, 3)" in "".join(outputs)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
