@@ -190,13 +190,13 @@ def _same_checkpoint(a: Path, b: Path) -> bool:
     return arrays and losses and all(meta_x[k] == meta_y[k] for k in keys)
 
 
-def run_pair(content_name, style_name, settings, work: Path, boundary: bool, stop_check: bool):
+def run_pair(content_name, style_name, settings, work, boundary, stop_check, fractions=FRACTIONS):
     """All cases for one pair and one TV weight; returns the row with its cases."""
     size, steps = settings["size"], settings["steps"]
     content = stylelib.sample_image(content_name, max_dim=size)
     style = stylelib.sample_image(style_name, max_dim=size)
     phases = len(LBFGS_TV_EPSILONS) if settings["tv_weight"] > 0 else 1
-    at = {f"resumed at {round(100 * f)} %": round(steps * f) for f in FRACTIONS}
+    at = {f"resumed at {round(100 * f)} %": round(steps * f) for f in fractions}
     chain = [round(steps * f) for f in CHAIN]
     wanted = set(at.values()) | {chain[0]}
     if boundary and phases > 1:
@@ -287,8 +287,8 @@ def markdown(report: dict) -> str:
         "",
         f"`python benchmarks/resume.py{' --quick' if s['quick'] else ''}`: stylize with L-BFGS "
         f"(memory {LBFGS_MEMORY} pairs), preset '{s['preset']}', one scale, {s['size']} px, "
-        f"{s['steps']} iterations; TV {max(s['tv_weights']):g} (absolute, "
-        f"{len(LBFGS_TV_EPSILONS)} smoothing phases) and TV 0 (one phase). Each resumed run "
+        f"{s['steps']} iterations; TV weights {', '.join(f'{t:g}' for t in s['tv_weights'])} "
+        f"(absolute TV > 0: {len(LBFGS_TV_EPSILONS)} smoothing phases; 0: one). Each resumed run "
         "restarts L-BFGS's curvature memory. Ratio: resumed final loss / uninterrupted final "
         "loss. Extra evals: loss-and-gradient evaluations beyond the uninterrupted run's. "
         "Iterations lost: the uninterrupted run reached the resumed run's final loss that many "
@@ -362,13 +362,19 @@ def main() -> None:
     parser.add_argument("--size", type=int, help="longer side in px (default 256; quick 128)")
     parser.add_argument("--steps", type=int, help=f"iterations (default {stylelib.LBFGS_STEPS})")
     parser.add_argument("--pairs", type=int, help="use the first N pairs (default all; quick 1)")
+    parser.add_argument(
+        "--tv-weights", type=float, nargs="+", help="TV weights (default the preset's and 0)"
+    )
+    parser.add_argument(
+        "--fractions", type=float, nargs="+", default=list(FRACTIONS), help="resume points"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     size = args.size or (128 if args.quick else 256)
     steps = args.steps or (30 if args.quick else stylelib.LBFGS_STEPS)
     pairs = PAIRS[: args.pairs or (1 if args.quick else len(PAIRS))]
     preset = stylelib.make_preset("tutorial", optimizer="lbfgs", steps=steps)
-    tv_weights = [preset.tv_weight, 0.0]
+    tv_weights = args.tv_weights or [preset.tv_weight, 0.0]
     info = stylelib.weights_in_use("random")
     report = {
         "weights": {"spec": info.spec, "trained": info.trained, "note": UNTRAINED},
@@ -384,7 +390,7 @@ def main() -> None:
             "tv_weights": tv_weights,
             "lbfgs_memory": LBFGS_MEMORY,
             "tv_epsilons": list(LBFGS_TV_EPSILONS),
-            "fractions": list(FRACTIONS),
+            "fractions": args.fractions,
             "chain": list(CHAIN),
         },
         "rows": [],
@@ -401,7 +407,9 @@ def main() -> None:
                 work.mkdir()
                 settings = {"size": size, "steps": steps, "tv_weight": tv}
                 first = index == 0 and tv == tv_weights[0]
-                row = run_pair(content_name, style_name, settings, work, first, first)
+                row = run_pair(
+                    content_name, style_name, settings, work, first, first, args.fractions
+                )
                 row["role"] = role
                 report["rows"].append(row)
                 for case in row["cases"]:
