@@ -3,7 +3,7 @@
 Images are float32 ``tf.Tensor`` of shape [1, H, W, 3] with values in [0, 1] unless stated otherwise.
 """
 
-from . import control, display, notebook, samples
+from . import control, display, notebook, samples, studio
 from .control import (
     PRESERVE_COLORS,
     color_statistics,
@@ -75,6 +75,7 @@ from .optimize import (
     stylize,
 )
 from .samples import SAMPLES, resolve_sample, sample_image
+from .studio import Studio
 
 __version__ = "0.1.0"
 
@@ -83,6 +84,7 @@ __all__ = [
     "display",
     "notebook",
     "samples",
+    "studio",
     "DEFAULT_CONTENT_LAYERS",
     "DEFAULT_OPTIMIZER",
     "DEFAULT_STYLE_LAYERS",
@@ -101,6 +103,7 @@ __all__ = [
     "RANGE_TOLERANCE",
     "SAMPLES",
     "StepRecord",
+    "Studio",
     "StyleObjective",
     "StylelibError",
     "StylizeResult",
