@@ -202,7 +202,8 @@ class _Snapshot:
     optimiser's variables in order (Adam's step counter and moments; empty for L-BFGS);
     best_image / best_loss / best_step: the lowest recorded loss at this scale so far;
     evaluations: L-BFGS loss-and-gradient evaluations at this scale; phase, phase_start: the
-    L-BFGS smoothing phase under way (see LBFGS_TV_EPSILONS) and the step it began at.
+    L-BFGS smoothing phase under way (see LBFGS_TV_EPSILONS) and the step it began at; scale,
+    offset: the scale this runner works at and the steps done at the scales before it.
     """
 
     image: np.ndarray
@@ -214,6 +215,8 @@ class _Snapshot:
     evaluations: int = 0
     phase: int = 0
     phase_start: int = 0
+    scale: int = 0
+    offset: int = 0
 
 
 def _run_adam(objective, start_image, settings, steps, tracker, jit_compile, resume=None):
@@ -254,8 +257,12 @@ def _run_adam(objective, start_image, settings, steps, tracker, jit_compile, res
         image.assign(tf.clip_by_value(image, 0.0, 1.0))
         return losses, ok
 
+    scale, offset = tracker.scale, tracker.offset
+
     def snapshot() -> _Snapshot:
         return _Snapshot(
+            scale=scale,
+            offset=offset,
             image=image.numpy(),
             steps_done=int(opt.iterations.numpy()),
             optimizer=[v.numpy() for v in opt.variables],
@@ -353,9 +360,13 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
         if total < state["best"][0]:
             state["best"] = (total, x_k.copy(), state["iteration"])
 
+    scale, offset = tracker.scale, tracker.offset
+
     def snapshot() -> _Snapshot:
         best_loss, best_x, best_step = state["best"]
         return _Snapshot(
+            scale=scale,
+            offset=offset,
             image=state["x"].reshape(shape).astype(np.float32),
             steps_done=state["iteration"],
             optimizer=[],
@@ -889,10 +900,10 @@ def _early_end(tracker, reason: str, total_steps: int, n_scales: int):
     image = snap.best_image if have_best else snap.image
     return tf.constant(image), {
         "reason": reason,
-        "step": tracker.offset + snap.steps_done,
+        "step": snap.offset + snap.steps_done,
         "of": total_steps,
-        "best_step": tracker.offset + snap.best_step if have_best else None,
-        "scale": tracker.scale,
+        "best_step": snap.offset + snap.best_step if have_best else None,
+        "scale": snap.scale,
         "scales": n_scales,
         "size": list(image.shape[1:3]),
     }
@@ -1012,7 +1023,7 @@ def _write_checkpoint(path, tracker, fingerprint: dict, state: dict) -> None:
     snap = tracker.snapshot() if tracker.snapshot is not None else None
     if snap is None:
         return
-    key = (tracker.scale, snap.steps_done)
+    key = (snap.scale, snap.steps_done)
     if state["written"] == key:
         return
     history = np.array(
@@ -1020,9 +1031,9 @@ def _write_checkpoint(path, tracker, fingerprint: dict, state: dict) -> None:
     ).reshape(-1, len(_HISTORY_FIELDS))
     meta = {
         "fingerprint": fingerprint,
-        "scale": tracker.scale,
+        "scale": snap.scale,
         "steps_done": snap.steps_done,
-        "step": tracker.offset + snap.steps_done,
+        "step": snap.offset + snap.steps_done,
         "best_loss": snap.best_loss if math.isfinite(snap.best_loss) else None,
         "best_step": snap.best_step,
         "evaluations": snap.evaluations,
