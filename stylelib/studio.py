@@ -646,6 +646,7 @@ class Studio:
             took = _duration(result.seconds)
             if result.extra.get("stopped"):
                 at = result.extra["stopped_at"]
+                self.time_left.value = f"stopped at step {at['step']} of {at['of']}"
                 self._set_status(
                     f"Stopped after {at['step']} of {at['of']} steps ({took}); showing the image "
                     f"with the lowest loss (step {at['best_step']}); Save keeps it"

@@ -122,6 +122,7 @@ def test_studio_widget_stop_keeps_the_image_and_a_second_run_is_refused():
     assert studio.result.extra["stopped"] == "stop"
     assert 2 <= studio.result.history[-1].step < 300
     assert studio.progress.value < studio.progress.max
+    assert studio.time_left.value.startswith("stopped at step"), studio.time_left.value
 
 
 def test_studio_widget_bad_inputs_show_one_error_line_and_run_again(tmp_path):
