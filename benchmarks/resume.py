@@ -292,7 +292,8 @@ def markdown(report: dict) -> str:
         "restarts L-BFGS's curvature memory. Ratio: resumed final loss / uninterrupted final "
         "loss. Extra evals: loss-and-gradient evaluations beyond the uninterrupted run's. "
         "Iterations lost: the uninterrupted run reached the resumed run's final loss that many "
-        "iterations before its end (0: the resumed run ended lower). Reached: the resumed run's "
+        "iterations before its end (0: less than one, or the resumed run ended lower). Reached: "
+        "the resumed run's "
         "first step at the uninterrupted final loss.",
         "",
         "| pair | TV | case | ratio | extra evals | iterations lost | reached | bit-identical |",
