@@ -2,8 +2,12 @@
 #   make lab         create .venv if missing, install the project, open JupyterLab in notebooks/
 #                    (as root, as on Colab, Docker or a cloud shell, it passes --allow-root)
 #   make test        create .venv if missing, install the project, run ruff, the unit tests (with
-#                    the Colab pins check, tests/test_colab_pins.py) and every notebook under nbval
-#                    (offline: untrained weights, fast mode)
+#                    the Colab pins check, tests/test_colab_pins.py, and the studio in a real
+#                    browser, tests/test_browser.py: skipped, saying how to enable it, without
+#                    Debian's chromium) and every notebook under nbval (offline: untrained
+#                    weights, fast mode)
+#   make studio      the studio alone as a web page (notebook 09 served by Voila) on
+#                    http://127.0.0.1:8866/ (STUDIO_PORT=...), for a class or a demo
 # More tests (CI, .ci/run, runs test and test-colab):
 #   make test-colab  .venv-colab holds Colab's pinned versions (../shared/colab/pip-freeze.gpu.txt,
 #                    or COLAB_FREEZE=...) on Python 3.13 if this machine has one; installs stylelib
@@ -46,12 +50,12 @@ FLOORS_BIN := $(FLOORS_VENV)/bin
 
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: lab test lint unit notebooks test-colab test-floors test-full bench nav strip clean
+.PHONY: lab studio test lint unit notebooks test-colab test-floors test-full bench nav strip clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_QUIET) -e ".[notebooks,test]"
+	$(BIN)/python -m pip install $(PIP_QUIET) -e ".[notebooks,test,studio,browser]"
 	touch $@
 
 lab: $(STAMP)
@@ -59,12 +63,21 @@ lab: $(STAMP)
 	@echo "Stop it with Ctrl-C twice (or '$(BIN)/jupyter lab stop' from another terminal)."
 	cd notebooks && ../$(BIN)/jupyter lab $(LAB_ARGS)
 
+# Voila runs the notebook and shows its outputs only; it needs no --allow-root. No other port:
+# the address printed must be the one served.
+STUDIO_PORT ?= 8866
+studio: $(STAMP)
+	@echo "The studio is served below: open http://127.0.0.1:$(STUDIO_PORT)/ in a browser."
+	@echo "Stop it with Ctrl-C. Busy port? make studio STUDIO_PORT=8867"
+	cd notebooks && ../$(BIN)/voila 09_studio.ipynb --no-browser --Voila.ip=127.0.0.1 \
+		--port=$(STUDIO_PORT) --Voila.port_retries=0
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests notebooks $(NBVAL)
+	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider -rs tests notebooks $(NBVAL)
 
 unit: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests

@@ -46,7 +46,13 @@ def test_environment_yml_agrees_with_pyproject():
     deps = ENVIRONMENT["dependencies"]
     pip_section = next(d["pip"] for d in deps if isinstance(d, dict))
     assert "-e .[notebooks,test]" in pip_section
-    assert set(PYPROJECT["project"]["optional-dependencies"]) == {"notebooks", "test"}
+    # studio and browser (Voilà, Playwright) are for `make studio` and the browser test only.
+    assert set(PYPROJECT["project"]["optional-dependencies"]) == {
+        "notebooks",
+        "test",
+        "studio",
+        "browser",
+    }
     ours = {_name(r): REQ.match(r.split(";")[0]).group(2) for r in _requirements()}
     conda = [d for d in deps if isinstance(d, str)]
     python = next(d for d in conda if d.startswith("python"))
