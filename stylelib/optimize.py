@@ -198,8 +198,10 @@ class _Tracker:
 class _Snapshot:
     """A runner's state at a step boundary: what a checkpoint stores and an early end returns.
 
-    image: float32 [1, h, w, 3] after ``steps_done`` steps at this scale; optimizer: the
-    optimiser's variables in order (Adam's step counter and moments; empty for L-BFGS);
+    image: [1, h, w, 3] in [0, 1] after ``steps_done`` steps at this scale (float32 for Adam;
+    float64 for L-BFGS, whose iterate scipy keeps in float64, so that it resumes exactly);
+    optimizer: the optimiser's variables in order (Adam's step counter and moments; none for
+    L-BFGS);
     best_image / best_loss / best_step: the lowest recorded loss at this scale so far;
     evaluations: L-BFGS loss-and-gradient evaluations at this scale; phase, phase_start: the
     L-BFGS smoothing phase under way (see LBFGS_TV_EPSILONS) and the step it began at; scale,
@@ -367,10 +369,10 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
         return _Snapshot(
             scale=scale,
             offset=offset,
-            image=state["x"].reshape(shape).astype(np.float32),
+            image=state["x"].reshape(shape).copy(),  # float64, scipy's own iterate
             steps_done=state["iteration"],
             optimizer=[],
-            best_image=best_x.reshape(shape).astype(np.float32),
+            best_image=best_x.reshape(shape).copy(),
             best_loss=float(best_loss),
             best_step=best_step,
             evaluations=state["evaluations"],
@@ -415,7 +417,8 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
             remaining = iterations - (resume.steps_done - resume.phase_start)
         else:
             remaining = iterations
-        state["phase"], state["phase_start"] = phase, state["iteration"]
+        if resume is None or phase != resume.phase:  # a resumed phase keeps its own start
+            state["phase"], state["phase_start"] = phase, state["iteration"]
         if remaining <= 0:
             continue
         epsilon = tf.constant(epsilon or 1.0, tf.float32)  # unused when not smoothing
@@ -669,7 +672,7 @@ def stylize(
             widgets and threads); checked after every step (L-BFGS: every evaluation).
         checkpoint: a file to save the run's state in (see stylelib.checkpoint), atomically:
             every ``checkpoint_every`` steps, and when the run is interrupted or stopped.
-            Defaults to ``resume``'s file when resuming with ``checkpoint_every``.
+            Defaults to ``resume``'s file when resuming.
         checkpoint_every: write ``checkpoint`` every this many steps (counted over all scales).
         resume: a checkpoint file to continue from. The other arguments must be those of the run
             that wrote it (settings, images, weights, stylelib version), or CheckpointError says
@@ -879,7 +882,7 @@ def _run_scales(runner, tracker, *, sizes, per_scale, saved, details, **kw) -> t
         if saved and index == resume_scale:
             resume = _snapshot_from(saved)
             tracker.start = time.perf_counter() - saved[0]["seconds"]
-            image = tf.constant(resume.image)
+            image = tf.constant(resume.image, dtype=tf.float32)
         elif image is None:
             image = initial_image(_resize(content_image, size), settings.init, kw["seed"])
             tracker.start = time.perf_counter()
@@ -898,7 +901,7 @@ def _early_end(tracker, reason: str, total_steps: int, n_scales: int):
     snap = tracker.snapshot()
     have_best = math.isfinite(snap.best_loss)
     image = snap.best_image if have_best else snap.image
-    return tf.constant(image), {
+    return tf.constant(image, dtype=tf.float32), {
         "reason": reason,
         "step": snap.offset + snap.steps_done,
         "of": total_steps,
@@ -968,7 +971,7 @@ def _check_checkpointing(checkpoint, checkpoint_every, resume):
     saved = None
     if resume is not None:
         saved = _ckpt.load(resume, "resume")
-        if checkpoint is None and checkpoint_every is not None:
+        if checkpoint is None:  # a resumed run that is stopped again saves where it came from
             checkpoint = resume
     if checkpoint_every is not None and checkpoint is None:
         raise ValueError("checkpoint_every needs checkpoint, the file to write the checkpoints to")

@@ -216,6 +216,41 @@ def test_lbfgs_resume_runs_the_remaining_iterations(wide_content, style_image, t
     assert resumed.final_loss < whole.history[0].total
 
 
+def stop_at_step(step: int):
+    """(stop event, callback) that end a run right after ``step`` steps."""
+    event = threading.Event()
+
+    def callback(k, image, record):
+        if k == step:
+            event.set()
+
+    return dict(stop=event, callback=callback, callback_every=1)
+
+
+def test_lbfgs_resumed_at_a_phase_boundary_is_bit_identical(content_image, style_image, tmp_path):
+    # TV 30: three smoothing phases of 2 iterations each; each phase starts with an empty memory.
+    kw = dict(LBFGS, steps=6, tv_weight=30.0, quiet=True)
+    path = tmp_path / "run.ckpt"
+    whole = stylelib.stylize(content_image, style_image, **kw)
+    stylelib.stylize(content_image, style_image, checkpoint=path, **stop_at_step(2), **kw)
+    assert ckpt.load(path)[0]["step"] == 2
+    resumed = stylelib.stylize(content_image, style_image, resume=path, **kw)
+    assert np.array_equal(bits(resumed), bits(whole))
+    assert totals(resumed) == totals(whole)
+
+
+def test_lbfgs_stopped_and_resumed_twice_runs_the_iterations_asked_for(
+    content_image, style_image, tmp_path
+):
+    kw = dict(LBFGS, steps=8, quiet=True)  # one phase (no TV)
+    path = tmp_path / "run.ckpt"
+    stylelib.stylize(content_image, style_image, checkpoint=path, **stop_at_step(2), **kw)
+    stylelib.stylize(content_image, style_image, resume=path, **stop_at_step(5), **kw)
+    assert ckpt.load(path)[0]["step"] == 5
+    last = stylelib.stylize(content_image, style_image, resume=path, **kw)
+    assert [r.step for r in last.history] == list(range(9))
+
+
 @pytest.mark.parametrize(
     "change, says",
     [
