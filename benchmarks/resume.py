@@ -343,8 +343,8 @@ def markdown(report: dict) -> str:
                     f"Phase boundary ({r['content']} + {r['style']}, TV {r['tv_weight']:g}, step "
                     f"{c['stops'][0]}): bit-identical: {'yes' if c['bit_identical'] else 'no'}; "
                     f"largest pixel difference {c['max_abs_pixel_difference']:.3g}, loss ratio "
-                    f"{c['loss_ratio']:.9f}, {c['extra_evaluations']:+d} evaluations. The "
-                    "checkpoint stores the image in float32 while scipy iterates in float64.",
+                    f"{c['loss_ratio']:.9f}, {c['extra_evaluations']:+d} evaluations (each "
+                    "phase starts with an empty memory; checkpoints keep scipy's float64 iterate).",
                 ]
     repaired = [c for r in report["rows"] for c in r["cases"] if c.get("phase_start_repaired_at")]
     if repaired:
