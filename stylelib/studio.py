@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import threading
 import time
 import traceback
+import weakref
 from pathlib import Path
 
 from . import control
 from .errors import ImageError, NonFiniteLossError, StylelibError
 from .images import MIN_SIDE, load_image, save_image, to_uint8
-from .model import gpu_available, vgg19_layer_table, weights_in_use
+from .model import cached_imagenet_weights, gpu_available, vgg19_layer_table, weights_in_use
 from .notebook import choose
 from .objective import INITS, OPTIMIZERS, PRESETS, make_preset
-from .optimize import DEFAULT_OPTIMIZER, scale_sizes
+from .optimize import DEFAULT_OPTIMIZER, _steps_per_scale, scale_sizes
 from .samples import ONLINE_SAMPLES, SAMPLES
 
 #: The banner shown on the image area when the network is untrained.
@@ -49,6 +51,36 @@ SIZE_GPU, SIZE_CPU, SIZE_FAST = 512, 256, 64
 
 #: The "scales" choices: "auto" is stylize's default (coarse to fine from AUTO_SCALES_FROM px).
 SCALE_CHOICES = ("auto", 1, 2, 3)
+
+#: The "keep the content's colours" choice meaning preserve_colors=None (a Dropdown whose value is
+#: None shows an empty box in ipywidgets 7 and 8).
+NO_COLORS = "no"
+
+#: Every Studio of this kernel (weakly held): a new one refuses to Run while an older one's run
+#: goes on (re-running the cell that shows a studio leaves the old run going), and its Stop, or
+#: stop_all(), ends that run.
+_STUDIOS: weakref.WeakSet = weakref.WeakSet()
+
+
+def running_studios() -> list[Studio]:
+    """The studios of this kernel whose run is going."""
+    return [studio for studio in list(_STUDIOS) if studio.running()]
+
+
+def stop_all(timeout: float | None = 60.0) -> int:
+    """Ask every running studio of this kernel to stop after the step under way, and wait up to
+    ``timeout`` s in all for their threads to end. Returns how many were running.
+
+    The kernel's Interrupt (■) does not stop a studio's run: signals reach only the main thread,
+    and the run is in another one. Introduced in notebook 09.
+    """
+    studios = running_studios()
+    for studio in studios:
+        studio.stop()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for studio in studios:
+        studio.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    return len(studios)
 
 
 def _conv_layers() -> list[str]:
@@ -79,7 +111,7 @@ def default_settings() -> dict:
         content_layer=next(iter(preset.content_layers)),
         style_layers=tuple(preset.style_layers),
         init=preset.init,
-        preserve_colors=None,
+        preserve_colors=None,  # or "luminance", "histogram" (NO_COLORS is accepted for None)
         style_scale=1.0,
         seed=0,
         scales="auto",
@@ -135,12 +167,38 @@ def loss_plot_png(history, title: str = "Loss by term") -> bytes:
     return buffer.getvalue()
 
 
-def _total_steps(height: int, width: int, steps: int, optimizer: str, scales) -> int:
-    """The steps stylize will run in all (the first scale ``steps``, later ones half as many)."""
+def _plan(height: int, width: int, steps: int, optimizer: str, scales) -> list[tuple[int, int]]:
+    """(steps, pixels) of each scale stylize will run, coarse to fine, as stylize plans them."""
     if scales == "auto" and optimizer != "lbfgs":
-        scales = None
-    n_scales = len(scale_sizes(height, width, scales))
-    return steps + (n_scales - 1) * (steps // 2)
+        scales = None  # stylize: coarse to fine is for L-BFGS only
+    sizes = scale_sizes(height, width, scales)
+    per_scale = _steps_per_scale(steps, len(sizes), None)
+    return [(n, h * w) for n, (h, w) in zip(per_scale, sizes, strict=True)]
+
+
+def _pixel_steps(plan: list[tuple[int, int]], step: int) -> int:
+    """The work of the first ``step`` steps of ``plan``, in pixel-steps: a step costs about its
+    scale's pixel count, so a 512 px step counts 4 times a 256 px one."""
+    done = 0
+    for n, pixels in plan:
+        done += min(n, max(step, 0)) * pixels
+        step -= n
+    return done
+
+
+def _free_name(path: Path) -> Path:
+    """``path`` if no file is there, else the first free ``stem-2.ext``, ``stem-3.ext``, ..."""
+    candidate, k = path, 2
+    while candidate.exists():
+        candidate, k = path.with_name(f"{path.stem}-{k}{path.suffix}"), k + 1
+    return candidate
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist
+        return False
 
 
 def _duration(seconds: float) -> str:
@@ -187,6 +245,12 @@ class _ImagePicker:
             return (PATH, self.path.value.strip())
         return ("sample", choice)
 
+    def file(self) -> Path | None:
+        """The file the path box names when "file path" is chosen (Save never writes over it)."""
+        if self.choice.value == PATH and self.path.value.strip():
+            return Path(self.path.value.strip()).expanduser()
+        return None
+
     def load(self, grabbed, max_dim: int | None):
         """Load what grab() returned. See the class docstring."""
         if grabbed is None:
@@ -218,10 +282,13 @@ class Studio:
 
     ``Studio(**defaults)`` builds the widgets; keywords override default_settings() (e.g.
     ``max_dim=96, steps=20, weights="random"``). In a notebook, a Studio shows itself; its widget
-    tree is ``.widget``. Methods: run() (start a run in a thread; refused while one is going),
-    stop() (end it after the step under way, keeping the image), wait(timeout) (join the thread),
-    save(path). Attributes: ``status`` (the one-line state, starting with a word of
-    STATUS_WORDS), ``result`` (the last StylizeResult, or None). Introduced in notebook 09.
+    tree is ``.widget``. Methods: run() (start a run in a thread; refused while a run of this or
+    another studio of the kernel is going), stop() (end it after the step under way, keeping the
+    image; with no run of its own, end another studio's), wait(timeout) (join the thread),
+    save(path, overwrite) (never over an existing file unless asked, never over an input).
+    Attributes: ``status`` (the one-line state, starting with a word of STATUS_WORDS), ``result``
+    (the last run's StylizeResult; None before a run, while one goes, and after one failed).
+    Introduced in notebook 09.
     """
 
     def __init__(self, **defaults):
@@ -234,17 +301,28 @@ class Studio:
                 f"Studio: unknown setting(s) {sorted(unknown)}; valid: {sorted(settings)}"
             )
         settings.update(defaults)
+        if settings["preserve_colors"] is None:
+            settings["preserve_colors"] = NO_COLORS
         self.defaults = settings
         self.result = None
         self.error = None
         self.status = ""
         self._thread = None
         self._stop_event = threading.Event()
-        self._lock = threading.Lock()
+        self._ended = True  # the worker has written its last status (Stop then does nothing)
+        self._lock = threading.RLock()  # the status line's last word: run, stop and the worker
         self._records = []
+        self._inputs_used: list[Path] = []  # the files the last run read (Save never writes there)
         self._weights = settings["weights"]
         self._build(widgets, settings)
-        self._set_status("Ready: pick the images, set the sliders, press Run")
+        ready = "Ready: pick the images, set the sliders, press Run"
+        if running_studios():
+            ready += (
+                "; another studio of this kernel is still running (shown by an earlier run of "
+                "this cell?): press Stop here to end it"
+            )
+        self._set_status(ready)
+        _STUDIOS.add(self)
 
     # ----- building -------------------------------------------------------------------------
     def _build(self, widgets, s: dict) -> None:
@@ -320,7 +398,7 @@ class Studio:
             Dropdown,
             "preserve_colors",
             "keep the content's colours",
-            options=[("no", None)] + [(c, c) for c in control.PRESERVE_COLORS],
+            options=[NO_COLORS] + list(control.PRESERVE_COLORS),
         )
         self.style_scale = control_for(
             widgets.FloatLogSlider, "style_scale", "style scale", base=2, min=-2, max=2, step=0.25
@@ -336,7 +414,7 @@ class Studio:
             IntSlider, "preview_every", "preview every (steps)", min=1, max=100
         )
         self.preset.observe(self._preset_changed, names="value")
-        self.optimizer.observe(self._optimizer_changed, names="value")
+        self.optimizer.observe(self._optimizer_shown, names="value")
         self.tv_on.observe(self._show_tv, names="value")
         self._show_tv()
         self._optimizer_shown()
@@ -362,12 +440,16 @@ class Studio:
         self.save_button = widgets.Button(description="Save", icon="save")
         self.download_button = widgets.Button(description="Download", icon="download")
         self.save_path = widgets.Text(value=s["save_path"], description="save as", style=wide)
+        self.overwrite = widgets.Checkbox(
+            value=False, description="overwrite", indent=False, layout=widgets.Layout(width="auto")
+        )
         for widget, name in (
             (self.run_button, "run"),
             (self.stop_button, "stop"),
             (self.save_button, "save"),
             (self.download_button, "download"),
             (self.save_path, "save-path"),
+            (self.overwrite, "overwrite"),
         ):
             widget.add_class(f"stylelib-{name}")
         self.run_button.on_click(lambda _: self.run())
@@ -405,6 +487,7 @@ class Studio:
                 self.run_button,
                 self.stop_button,
                 self.save_path,
+                self.overwrite,
                 self.save_button,
                 self.download_button,
             ]
@@ -424,6 +507,9 @@ class Studio:
         self.widget.add_class("stylelib-studio")
 
     def _preset_changed(self, change) -> None:
+        """Set α, β, TV, the layers and the learning rate to the new preset's values. The preset
+        also decides what has no control here (the loss formulation, the TV kind, Adam's β1 and
+        ε); the steps stay as the user set them."""
         preset = make_preset(change["new"], optimizer=self.optimizer.value)
         self.content_weight.value = preset.content_weight
         self.style_weight.value = preset.style_weight
@@ -434,11 +520,9 @@ class Studio:
         self.style_layers.value = tuple(preset.style_layers)
         self.learning_rate.value = preset.learning_rate
 
-    def _optimizer_changed(self, change) -> None:
-        self.steps.value = make_preset(self.preset.value, optimizer=change["new"]).steps
-        self._optimizer_shown()
-
-    def _optimizer_shown(self) -> None:
+    def _optimizer_shown(self, change=None) -> None:
+        """Show the learning rate for Adam only. Steps are left as the user set them (neither
+        the optimiser nor the preset changes them)."""
         self.learning_rate.layout.display = "" if self.optimizer.value == "adam" else "none"
 
     def _show_tv(self, change=None) -> None:
@@ -492,7 +576,9 @@ class Studio:
             content_layers=[self.content_layer.value],
             style_layers=list(self.style_layers.value),
             init=self.init.value,
-            preserve_colors=self.preserve_colors.value,
+            preserve_colors=None
+            if self.preserve_colors.value == NO_COLORS
+            else self.preserve_colors.value,
             style_scale=float(self.style_scale.value),
             seed=int(self.seed.value),
             scales=self.scales.value,
@@ -562,12 +648,22 @@ class Studio:
     def run(self) -> bool:
         """Start a run in a background thread with the widgets' settings; False if refused.
 
-        Refused (status line, nothing queued) while a run is going. Errors end the run with a
-        status line starting "Error:" and leave the studio usable.
+        Refused (status line, nothing queued) while a run of this studio or of another studio of
+        this kernel is going. Errors end the run with a status line starting "Error:" and leave
+        the studio usable. Settings changed during a run apply at the next Run.
         """
         with self._lock:
             if self.running():
-                self._set_status("Running: a run is already going; press Stop to end it first")
+                if self._stop_event.is_set():
+                    self._set_status("Running: stopping; press Run again when it has stopped")
+                else:
+                    self._set_status("Running: a run is already going; press Stop to end it first")
+                return False
+            if running_studios():
+                self._set_status(
+                    "Error: another studio of this kernel is running (shown by an earlier run of "
+                    "this cell?); press Stop here to end it, or call stylelib.studio.stop_all()"
+                )
                 return False
             try:
                 grabbed = self._grab()
@@ -575,9 +671,13 @@ class Studio:
                 self._error(error)
                 return False
             self._stop_event = threading.Event()
+            self._ended = False
             self.error = None
+            self.result = None  # Save must not write an older run's image after this one fails
+            self._inputs_used = self._input_files()
             self.log.value = ""
             self.save_button.disabled = True
+            self.run_button.disabled = True
             self._set_status("Running: loading the images")
             self._thread = threading.Thread(
                 target=self._work,
@@ -588,6 +688,17 @@ class Studio:
             self._thread.start()
         return True
 
+    def _input_files(self) -> list[Path]:
+        """The image files the pickers name now (content, styles, masks given as paths)."""
+        pickers = (self.content, self.style, self.style2, self.mask, self.mask2)
+        return [path for path in (picker.file() for picker in pickers) if path is not None]
+
+    def _running_status(self, stop: threading.Event, text: str) -> None:
+        """Set a "Running" status unless Stop was pressed (then "stopping" stays)."""
+        with self._lock:
+            if not stop.is_set():
+                self._set_status(text)
+
     def _work(self, grabbed: dict, stop: threading.Event) -> None:
         """The worker thread: load, run stylize with previews, report; never raises."""
         from .optimize import stylize
@@ -597,29 +708,43 @@ class Studio:
             inputs = self._inputs(grabbed)
             kwargs = grabbed["kwargs"]
             height, width = inputs["content"].shape[1:3]
-            total = _total_steps(
-                height, width, kwargs["steps"], kwargs["optimizer"], kwargs["scales"]
-            )
+            plan = _plan(height, width, kwargs["steps"], kwargs["optimizer"], kwargs["scales"])
+            total = sum(n for n, _ in plan)
             self._records = []
             self.progress.max = max(1, total)
             self.progress.value = 0
             self.time_left.value = ""
             device = "GPU" if gpu_available() else "CPU"
-            self._set_status(f"Running on the {device}: building the targets")
-            start = time.perf_counter()
+            if weights_in_use(self._weights).spec == "imagenet" and not cached_imagenet_weights():
+                doing = (
+                    "downloading the VGG19 weights (about 80 MB, once), then building the targets"
+                )
+            else:
+                doing = "building the targets"
+            self._running_status(
+                stop, f"Running on the {device}: {doing} (new settings apply at the next Run)"
+            )
             every = grabbed["every"]
+            first = []  # (time, work) at the first step: the estimate leaves out tracing
 
             def callback(step, image, record):
                 self._records.append(record)
                 self.progress.value = min(step, self.progress.max)
-                elapsed = time.perf_counter() - start
-                left = elapsed / max(step, 1) * max(total - step, 0)
-                self.time_left.value = f"{step} of {total} steps, about {_duration(left)} left"
+                now, work = time.perf_counter(), _pixel_steps(plan, step)
+                if not first:
+                    first.append((now, work))
+                    self.time_left.value = f"{step} of {total} steps"
+                else:
+                    rate = (now - first[0][0]) / max(work - first[0][1], 1)
+                    left = rate * (_pixel_steps(plan, total) - work)
+                    self.time_left.value = f"{step} of {total} steps, about {_duration(left)} left"
                 if step % every == 0 or step >= total:
                     self.preview.value = png_bytes(image)
                     self.loss.value = loss_plot_png(self._records)
-                self._set_status(
-                    f"Running on the {device}: step {step} of {total}, loss {record.total:.4g}"
+                self._running_status(
+                    stop,
+                    f"Running on the {device}: step {step} of {total}, loss {record.total:.4g} "
+                    "(new settings apply at the next Run)",
                 )
 
             result = stylize(
@@ -635,37 +760,62 @@ class Studio:
         except NonFiniteLossError as error:
             if error.image is not None:
                 self.preview.value = png_bytes(error.image)
-            self._error(error)
+            with self._lock:
+                self._ended = True
+                self._error(error)
         except Exception as error:  # noqa: BLE001 - every failure becomes one status line
-            self._error(error)
+            with self._lock:
+                self._ended = True
+                self._error(error)
         else:
-            self.result = result
             self.preview.value = png_bytes(result.image)
             self.loss.value = loss_plot_png(result.history)
             last = result.history[-1]
             took = _duration(result.seconds)
-            if result.extra.get("stopped"):
-                at = result.extra["stopped_at"]
-                self.time_left.value = f"stopped at step {at['step']} of {at['of']}"
-                self._set_status(
-                    f"Stopped after {at['step']} of {at['of']} steps ({took}); showing the image "
-                    f"with the lowest loss (step {at['best_step']}); Save keeps it"
-                )
-            else:
-                self.progress.value = self.progress.max
-                self.time_left.value = f"{last.step} of {total} steps"
-                self._set_status(f"Done: {last.step} steps in {took}, loss {last.total:.4g}")
+            with self._lock:
+                self._ended = True
+                self.result = result
+                if result.extra.get("stopped"):
+                    at = result.extra["stopped_at"]
+                    self.time_left.value = f"stopped at step {at['step']} of {at['of']}"
+                    height, width = at["size"]
+                    scale = (
+                        f"scale {at['scale'] + 1} of {at['scales']}, " if at["scales"] > 1 else ""
+                    )
+                    best = "" if at["best_step"] is None else f" (step {at['best_step']})"
+                    self._set_status(
+                        f"Stopped after {at['step']} of {at['of']} steps ({scale}{width}x{height} "
+                        f"px, {took}); showing the image with the lowest loss at this scale{best}; "
+                        "Save keeps it"
+                    )
+                else:
+                    self.progress.value = self.progress.max
+                    self.time_left.value = f"{last.step} of {total} steps"
+                    self._set_status(f"Done: {last.step} steps in {took}, loss {last.total:.4g}")
         finally:
             self.save_button.disabled = False
+            self.run_button.disabled = False
 
     def stop(self) -> None:
-        """End the run after the step under way; it keeps the image with the lowest loss."""
-        if not self.running():
-            if not self.status.startswith(("Stopped", "Done", "Saved to ", "Error:")):
+        """End the run after the step under way; it keeps the image with the lowest loss at the
+        scale under way. With no run of its own, end the runs of the kernel's other studios (a
+        studio shown by an earlier run of the same cell)."""
+        with self._lock:
+            if self.running():
+                if not self._ended:  # not after the worker's last word
+                    self._stop_event.set()
+                    self._set_status("Running: stopping after this step")
+                return
+            others = running_studios()
+            if others:
+                for other in others:
+                    other.stop()
+                self._set_status(
+                    f"Ready: asked {len(others)} run(s) of another studio of this kernel to stop "
+                    "after the step under way; press Run when they have ended"
+                )
+            elif not self.status.startswith(("Stopped", "Done", "Saved to ", "Error:")):
                 self._set_status("Ready: nothing is running")
-            return
-        self._stop_event.set()
-        self._set_status("Running: stopping after this step")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the run's thread to end (at most ``timeout`` s); True if it has ended."""
@@ -674,23 +824,44 @@ class Studio:
             thread.join(timeout)
         return not self.running()
 
-    def save(self, path: str | None = None) -> Path | None:
+    def save(self, path: str | os.PathLike | None = None, overwrite: bool | None = None):
         """Save the last result as PNG (or JPEG, by extension) to ``path`` (default: the
-        save-path box), atomically; the status says "Saved to PATH" or "Error: ..."."""
+        save-path box), atomically; the status says "Saved to ABSOLUTE PATH" or "Error: ...".
+
+        An existing file is replaced only with ``overwrite`` (None: the overwrite box says), and
+        never one of the run's input images. A relative path is relative to the kernel's working
+        folder. Returns the absolute path written, or None.
+        """
         if path is not None:
             self.save_path.value = str(path)
+        replace = self.overwrite.value if overwrite is None else bool(overwrite)
         if self.running():
             self._set_status("Error: a run is going; press Stop first, then Save")
             return None
         if self.result is None:
-            self._set_status("Error: nothing to save yet; press Run first")
+            if self.error is not None:
+                self._set_status("Error: nothing to save: the last run ended with an error")
+            else:
+                self._set_status("Error: nothing to save yet; press Run first")
             return None
         text = self.save_path.value.strip()
         if not text:
             self._set_status("Error: type a file name to save to, e.g. result.png")
             return None
+        target = Path(text).expanduser().resolve()
+        if any(_same_file(target, used) for used in self._inputs_used + self._input_files()):
+            self._set_status(
+                f"Error: {target} is one of the run's input images; choose another name"
+            )
+            return None
+        if target.is_file() and not replace:
+            self._set_status(
+                f"Error: {target} exists; tick overwrite to replace it, or choose another name "
+                f"({_free_name(target).name} is free)"
+            )
+            return None
         try:
-            written = save_image(self.result.image, Path(text).expanduser())
+            written = save_image(self.result.image, target)
         except (StylelibError, ValueError, OSError) as error:
             self._set_status(f"Error: {error}")
             return None
@@ -703,8 +874,12 @@ class Studio:
             self._set_status("Error: Download works on Colab only; use Save")
             return
         written = self.save()
-        if written is not None:
+        if written is None:
+            return
+        try:
             self._colab_files.download(str(written))
+        except Exception as error:  # noqa: BLE001 - e.g. the browser blocked it: one status line
+            self._error(error)
 
 
 def _colab_files():
