@@ -208,16 +208,32 @@ def _src(locator) -> str | None:
 
 
 def _wait(what: str, predicate, timeout: float, page, interval: float = 0.2) -> float:
-    """Poll ``predicate()`` until it is true; return the seconds it took, or fail naming ``what``
-    and the studio's status text."""
+    """Poll ``predicate()`` until it is true; return the seconds it took. Fail naming ``what`` and
+    the studio's status text when it times out, or at once when the status says "Error:"."""
+    status = page.locator(".stylelib-status")
     started = time.monotonic()
     while not predicate():
+        text = status.first.text_content() if status.count() else "(no status widget)"
+        if text.startswith("Error:"):
+            pytest.fail(f"{what}: the studio's status says {text!r}")
         if time.monotonic() - started > timeout:
-            status = page.locator(".stylelib-status")
-            text = status.first.text_content() if status.count() else "(no status widget)"
             pytest.fail(f"{what}: not within {timeout} s; the studio's status says {text!r}")
         page.wait_for_timeout(interval * 1000)
     return time.monotonic() - started
+
+
+def _steady(predicate, seconds: float):
+    """A predicate that is true once ``predicate()`` has held for ``seconds`` in a row."""
+    since = []
+
+    def held() -> bool:
+        if not predicate():
+            since.clear()
+            return False
+        since[:] = since or [time.monotonic()]
+        return time.monotonic() - since[0] >= seconds
+
+    return held
 
 
 def _drive_studio(page, save_to: Path, screenshot: Path) -> dict[str, float]:
@@ -297,30 +313,29 @@ def _report(record_property, name: str, times: dict[str, float], harmless: int) 
 def _open_in_jupyterlab(page, base: str, token: str) -> None:
     """Open the notebook in JupyterLab and run all its cells (menu Run > Run All Cells)."""
     page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
-    # The kernel must be idle before Run All, or the first cells queue behind its start-up.
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
-        timeout=START_TIMEOUT * 1000
-    )
-    # A click that lands while JupyterLab is still wiring the notebook up does nothing: check that
-    # a cell was queued or ran ("[*]:" or "[1]:") and click again if not.
-    started = page.locator(".jp-InputArea-prompt", has_text=re.compile(r"\[(\*|\d+)\]"))
-    for _attempt in range(5):
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    # The notebook's execution indicator is idle only when the kernel is and no cell is scheduled.
+    # Idle for 3 s in a row: the kernel has settled (a loaded machine can start one twice), and
+    # after Run All every cell has run (the exercises' hidden inputs show no prompt to watch).
+    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    dialog = page.locator(".jp-Dialog")
+    unrun = page.locator(".jp-CodeCell .jp-InputArea-prompt", has_text=re.compile(r"\[ \]"))
+    ran = page.locator(".jp-CodeCell .jp-InputArea-prompt", has_text=re.compile(r"\[\d+\]"))
+
+    def settled() -> bool:
+        if dialog.count():  # "Select Kernel" on a loaded machine: its default is the notebook's
+            dialog.locator(".jp-mod-accept").click(timeout=10_000)
+        return idle.count() > 0
+
+    _wait("the notebook's kernel idle", _steady(settled, 3), START_TIMEOUT, page)
+    for _attempt in range(3):
+        # A click that lands while JupyterLab is still wiring the notebook up does nothing.
         with contextlib.suppress(PlaywrightTimeout):
-            started.first.wait_for(timeout=10_000)
-            break
-    else:
-        pytest.fail("JupyterLab's Run > Run All Cells started no cell (five tries)")
-    # Clicks reach the kernel only between cells: wait until every code cell has run ("[12]:").
-    page.wait_for_function(
-        """() => {
-            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
-            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
-        }""",
-        timeout=WIDGETS_TIMEOUT * 1000,
-        polling=500,
-    )
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        _wait("every cell run after Run All Cells", _steady(settled, 3), WIDGETS_TIMEOUT, page)
+        if ran.count() and not unrun.count():
+            return
+    pytest.fail(f"Run All Cells left {unrun.count()} cells unrun (three tries)")
 
 
 def _check_studio(browser, name: str, open_studio, save_to: Path, record_property) -> None:
