@@ -301,11 +301,11 @@ def _drive_studio(page, save_to: Path, screenshot: Path) -> dict[str, float]:
     return times
 
 
-def _report(record_property, name: str, times: dict[str, float], harmless: int) -> None:
-    """The measured seconds, in the JUnit XML (--junitxml) and printed (-s)."""
-    for key, seconds in times.items():
-        record_property(f"{name}_{key}_s", round(seconds, 1))
-    record_property(f"{name}_harmless_console_errors", harmless)
+def _report(name: str, times: dict[str, float], harmless: int) -> None:
+    """The measured seconds: build/screenshots/NAME-times.json, and printed (pytest -s)."""
+    record = {f"{key}_s": round(seconds, 1) for key, seconds in times.items()}
+    record["allow_listed_console_errors"] = harmless
+    (SCREENSHOTS / f"{name}-times.json").write_text(json.dumps(record, indent=1) + "\n")
     measured = ", ".join(f"{k} {v:.1f} s" for k, v in times.items())
     print(f"{name}: {measured}; {harmless} allow-listed console errors")
 
@@ -338,7 +338,7 @@ def _open_in_jupyterlab(page, base: str, token: str) -> None:
     pytest.fail(f"Run All Cells left {unrun.count()} cells unrun (three tries)")
 
 
-def _check_studio(browser, name: str, open_studio, save_to: Path, record_property) -> None:
+def _check_studio(browser, name: str, open_studio, save_to: Path) -> None:
     """Open the studio with ``open_studio(page)``, drive it, and check the console stayed clean."""
     for stale in SCREENSHOTS.glob(f"{name}-failed.*"):
         stale.unlink()
@@ -351,11 +351,11 @@ def _check_studio(browser, name: str, open_studio, save_to: Path, record_propert
         times = {"studio_shown": time.monotonic() - started}
         times |= _drive_studio(page, save_to, SCREENSHOTS / f"{name}.png")
     errors = console.unexpected()
-    _report(record_property, name, times, harmless=len(console.errors) - len(errors))
+    _report(name, times, harmless=len(console.errors) - len(errors))
     assert errors == [], "the browser console reported errors:\n" + "\n".join(errors)
 
 
-def test_studio_in_jupyterlab(work, browser, record_property):
+def test_studio_in_jupyterlab(work, browser):
     port, token = _free_port(), os.urandom(16).hex()
     argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1"]
     argv += [f"--port={port}", f"--IdentityProvider.token={token}"]
@@ -370,11 +370,10 @@ def test_studio_in_jupyterlab(work, browser, record_property):
             "studio-jupyterlab",
             lambda page: _open_in_jupyterlab(page, base, token),
             work["tmp"] / "saved-lab.png",
-            record_property,
         )
 
 
-def test_studio_in_voila(work, browser, record_property):
+def test_studio_in_voila(work, browser):
     """Voilà runs the notebook itself and shows only its outputs (what `make studio` serves)."""
     port = _free_port()
     argv = [sys.executable, "-m", "voila", NOTEBOOK, "--no-browser", "--Voila.ip=127.0.0.1"]
@@ -387,5 +386,4 @@ def test_studio_in_voila(work, browser, record_property):
             # The page loads while Voilà runs the notebook: wait for the studio, not for "load".
             lambda page: page.goto(base, wait_until="commit"),
             work["tmp"] / "saved-voila.png",
-            record_property,
         )
