@@ -45,7 +45,10 @@ def test_runtime_dependencies_have_lower_bounds_only():
 def test_environment_yml_agrees_with_pyproject():
     deps = ENVIRONMENT["dependencies"]
     pip_section = next(d["pip"] for d in deps if isinstance(d, dict))
-    assert "-e .[notebooks,test]" in pip_section
+    # The same extras as `make lab` / `make test` install (the Makefile's .venv stamp rule).
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    extras = re.search(r'pip install \$\(PIP_QUIET\) -e "\.\[([a-z,]+)\]"', makefile).group(1)
+    assert f"-e .[{extras}]" in pip_section
     # studio and browser (Voilà, Playwright) are for `make studio` and the browser test only.
     assert set(PYPROJECT["project"]["optional-dependencies"]) == {
         "notebooks",
