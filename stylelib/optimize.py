@@ -226,7 +226,9 @@ def _run_adam(objective, start_image, settings, steps, tracker, jit_compile, res
 
     ``resume`` (a _Snapshot) restores the image, Adam's step counter and moments and the best
     image so far, and continues from its step: the result is then bit-identical, on a CPU, to a
-    run that was never stopped.
+    run that was never stopped, wherever the compiled step itself repeats bit for bit (tested up
+    to 256 px; at 288x384 px and above two runs of the same step differed: README, "Same inputs,
+    same bits").
     """
     image = tf.Variable(start_image if resume is None else resume.image)
     last_good = tf.Variable(image)
@@ -676,8 +678,8 @@ def stylize(
         checkpoint_every: write ``checkpoint`` every this many steps (counted over all scales).
         resume: a checkpoint file to continue from. The other arguments must be those of the run
             that wrote it (settings, images, weights, stylelib version), or CheckpointError says
-            what differs. Adam continues bit-identically (on a CPU) to a run never stopped;
-            L-BFGS continues with an empty curvature memory (scipy cannot save it).
+            what differs. Adam continues bit-identically (on a CPU, tested up to 256 px) to a
+            run never stopped; L-BFGS continues with an empty curvature memory (scipy cannot save it).
         quiet: print nothing when the run ends early (callers that report it themselves).
 
     Ending early: Ctrl-C (a notebook's stop button) or ``stop`` ends the run after the step under
