@@ -725,7 +725,7 @@ def stylize(
     checkpoint, checkpoint_every, saved = _check_checkpointing(checkpoint, checkpoint_every, resume)
     content_image = as_image(content, max_dim=max_dim, name="content")
     style_images = _style_images(style, max_dim)
-    style_blend_weights(style_blend, len(style_images))  # refuse bad weights before any work
+    blend = style_blend_weights(style_blend, len(style_images))  # refused before any work
     height, width = content_image.shape[1:3]
     if masks is not None:
         if isinstance(masks, (str, bytes)) or not isinstance(masks, Sequence):
@@ -770,7 +770,7 @@ def stylize(
             sizes=sizes,
             scale_steps=per_scale,
             seed=seed,
-            style_blend=style_blend_weights(style_blend, len(style_images)),
+            style_blend=blend,
             style_scale=style_scale,
             preserve_colors=preserve_colors,
             precision=precision,
@@ -842,7 +842,7 @@ def stylize(
             "scales": details,
             "precision": precision,
             "styles": len(style_images),
-            "style_blend": style_blend_weights(style_blend, len(style_images)),
+            "style_blend": blend,
             "style_scale": style_scale,
             "preserve_colors": preserve_colors,
             "stopped": stopped,
