@@ -6,7 +6,7 @@
 #                    browser, tests/test_browser.py: skipped, saying how to enable it, without
 #                    Debian's chromium) and every notebook under nbval (offline: untrained
 #                    weights, fast mode)
-#   make studio      the studio alone as a web page (notebook 09 served by Voila) on
+#   make studio      the studio alone as a web page (notebooks/app/studio.ipynb served by Voila) on
 #                    http://127.0.0.1:8866/ (STUDIO_PORT=...), for a class or a demo
 # More tests (CI, .ci/run, runs test and test-colab):
 #   make test-colab  .venv-colab holds Colab's pinned versions (../shared/colab/pip-freeze.gpu.txt,
@@ -69,7 +69,7 @@ STUDIO_PORT ?= 8866
 studio: $(STAMP)
 	@echo "The studio is served below: open http://127.0.0.1:$(STUDIO_PORT)/ in a browser."
 	@echo "Stop it with Ctrl-C. Busy port? make studio STUDIO_PORT=8867"
-	cd notebooks && ../$(BIN)/voila 09_studio.ipynb --no-browser --Voila.ip=127.0.0.1 \
+	cd notebooks && ../$(BIN)/voila app/studio.ipynb --no-browser --Voila.ip=127.0.0.1 \
 		--port=$(STUDIO_PORT) --Voila.port_retries=0
 
 lint: $(STAMP)

@@ -1,4 +1,7 @@
-"""The studio (notebook 09) works in a real browser: JupyterLab and Voilà, driven by Chromium.
+"""The studio works in a real browser: JupyterLab and Voilà, driven by Chromium.
+
+Both open notebooks/app/studio.ipynb, the page `make studio` serves: the studio alone, in one cell
+(notebook 09 shows the same studio among its lessons; nbval runs that notebook).
 
 Each test starts its server on 127.0.0.1 (a free port) with untrained weights and the fast mode,
 on a copy of notebooks/ in a temporary folder (JupyterLab autosaves, and the studio's files must not
@@ -30,7 +33,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-NOTEBOOK = "09_studio.ipynb"
+NOTEBOOK = "app/studio.ipynb"
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = os.environ.get("STYLELIB_CHROMIUM") or shutil.which("chromium")
 ENABLE = "apt-get install chromium and pip install -e '.[browser]'"
@@ -65,9 +68,6 @@ HARMLESS_CONSOLE = [
     # Voilà's template links Font Awesome from a CDN, which fails offline; Voilà bundles the icons
     # (GUIDE §6).
     re.compile(_OFFLINE + r"https://cdn\.jsdelivr\.net/npm/@fortawesome/fontawesome-free@"),
-    # The notebook's "Open in Colab" badge is an image on Colab's site, which fails offline (the
-    # tests run without internet); the studio does not use it.
-    re.compile(_OFFLINE + r"https://colab\.research\.google\.com/assets/colab-badge\.svg\)$"),
 ]
 
 # JupyterLab settings for a throwaway user: no autosave (it would write outputs into the notebook
