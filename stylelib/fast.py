@@ -219,7 +219,7 @@ def transformer_network(
     Johnson et al. used batch normalisation, a scaled tanh output and unpadded convolutions in the
     residual blocks; this follows the later practice (instance norm, Ulyanov et al. 2016).
 
-    Input and output: float32 [B, H, W, 3] in [0, 1], any H, W >= 4 (``apply_network`` asks for
+    Input and output: float32 [B, H, W, 3] in [0, 1], any H, W >= 5 (``apply_network`` asks for
     images of at least MIN_SIDE px, as everywhere in stylelib). When H or W is not a multiple of
     4, the input is padded by reflection at the bottom and right up to the next multiple
     (PadToMultiple) and the output cropped back (CropLike): the output always has the input's

@@ -189,6 +189,21 @@ def test_stop_after_k_steps_returns_the_weights_of_step_k(style, images):
     assert any(not np.array_equal(a, b) for a, b in zip(seen[0][1], seen[-1][1], strict=True))
 
 
+def test_a_non_finite_loss_is_refused_before_the_update(style, images, monkeypatch):
+    objective = fast.BatchObjective.__call__
+
+    def poisoned(self, generated, content):
+        total, *terms = objective(self, generated, content)
+        return (total * np.nan, *terms)
+
+    monkeypatch.setattr(fast.BatchObjective, "__call__", poisoned)
+    with pytest.raises(stylelib.NonFiniteLossError, match="non-finite at training step 1") as err:
+        fast.train(style, images, steps=3, seed=2, **QUICK)
+    untouched = fast.transformer_network(seed=2, **SMALL)
+    for a, b in zip(weights_of(err.value.network), weights_of(untouched), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_ctrl_c_stops_after_the_step_under_way(style, images, capsys):
     def interrupt(step, net, record):
         if step == 2:
