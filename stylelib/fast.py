@@ -686,7 +686,8 @@ def train(
     Args:
         style: the style image, anything as_image reads; loaded with longer side ``style_size``
             (default ``image_size``: the style's motifs then have the size they have in stylize at
-            that size).
+            that size). Its shorter side must still be at least MIN_SIDE px: with a small
+            ``image_size`` and a wide style image, give a larger ``style_size``.
         content: the training images: a folder (every .jpg/.jpeg/.png in it and its subfolders), a
             list of image paths or arrays, an array [N, H, W, 3], a ``tf.data.Dataset`` of
             [H, W, 3] images (or of dicts with an "image", as TensorFlow Datasets gives; repeated
@@ -773,7 +774,7 @@ def train(
         "learning_rate": learning_rate,
         "batch_size": batch_size,
         "image_size": image_size,
-        "style_size": list(style_image.shape[1:3]),
+        "style_shape": list(style_image.shape[1:3]),
         "width": width,
         "residual_blocks": residual_blocks,
         "seed": int(seed),
