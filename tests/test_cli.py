@@ -1,4 +1,5 @@
-"""The command line, through a subprocess as a user runs it."""
+"""The command line: through a subprocess as a user runs it, and in this process (main(argv)) for
+the errors that need no run."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_help():
         assert option in result.stdout
 
 
-def test_success_writes_the_output_and_says_so(inputs):
+def test_success_writes_the_output_and_says_so(capsys, inputs):
     out = inputs / "out" / "result.png"
     result = run_cli(
         inputs / "content.png",
@@ -61,49 +62,56 @@ def test_success_writes_the_output_and_says_so(inputs):
     assert stylelib.load_image(out, max_dim=None).shape == (1, 36, 48, 3)
     assert "RANDOM (untrained" in result.stderr and "wrote" in result.stderr
     assert "Traceback" not in result.stderr
-    # The same command again refuses to replace the file.
-    again = run_cli(inputs / "content.png", inputs / "style.jpg", "-o", out, "--steps", "1")
-    assert (
-        again.returncode == 2 and "already exists" in again.stderr and "--overwrite" in again.stderr
+    # The same command again refuses to replace the file (in this process: no second import).
+    _assert_clean_failure(
+        capsys,
+        [inputs / "content.png", inputs / "style.jpg", "-o", out, "--steps", "1"],
+        "already exists",
+        "--overwrite",
     )
 
 
-def _assert_clean_failure(result, *words):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert "Traceback" not in result.stderr
-    assert lines[-1].startswith("stylelib: error:")
+def run_main(capsys, *args) -> tuple[int, list[str]]:
+    """The command in this process (fast: no new TensorFlow import): exit code, stderr lines."""
+    code = stylelib.cli.main([str(a) for a in args])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def _assert_clean_failure(capsys, args, *words):
+    """The command, in this process (the subprocess tests above cover the entry point), exits 2
+    with a last stderr line "stylelib: error: ..." holding ``words``, and raises nothing."""
+    code, lines = run_main(capsys, *args)
+    assert code == 2, lines
+    assert lines[-1].startswith("stylelib: error:"), lines
     for word in words:
         assert word in lines[-1]
 
 
-def test_unreadable_image_is_a_one_line_error(inputs, tmp_path):
+def test_unreadable_image_is_a_one_line_error(capsys, inputs, tmp_path):
     out = tmp_path / "never.png"
     missing = inputs / "missing.png"
     _assert_clean_failure(
-        run_cli(missing, inputs / "style.jpg", "-o", out), str(missing), "no such file"
+        capsys, [missing, inputs / "style.jpg", "-o", out], str(missing), "no such file"
     )
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(b"\xff\xd8 nonsense")
-    _assert_clean_failure(run_cli(inputs / "content.png", garbage, "-o", out), str(garbage))
+    _assert_clean_failure(capsys, [inputs / "content.png", garbage, "-o", out], str(garbage))
     assert not out.exists()
 
 
-def test_bad_arguments(inputs, tmp_path):
+def test_bad_arguments(capsys, inputs, tmp_path):
     content, style = inputs / "content.png", inputs / "style.jpg"
-    _assert_clean_failure(run_cli(content, style, "-o", tmp_path / "x.gif"), ".gif")
+    x = tmp_path / "x.png"
+    _assert_clean_failure(capsys, [content, style, "-o", tmp_path / "x.gif"], ".gif")
+    _assert_clean_failure(capsys, [content, style, "-o", x, "--steps", "-3"], "--steps")
+    _assert_clean_failure(capsys, [content, style, "-o", x, "--preset", "nope"], "--preset")
+    _assert_clean_failure(capsys, [content, style, "-o", content, "--overwrite"], "input")
     _assert_clean_failure(
-        run_cli(content, style, "-o", tmp_path / "x.png", "--steps", "-3"), "--steps"
-    )
-    _assert_clean_failure(
-        run_cli(content, style, "-o", tmp_path / "x.png", "--preset", "nope"), "--preset"
-    )
-    _assert_clean_failure(run_cli(content, style, "-o", content, "--overwrite"), "input")
-    _assert_clean_failure(
-        run_cli(content, style, "-o", tmp_path / "x.png", "--weights", tmp_path / "no.h5"),
+        capsys,
+        [content, style, "-o", x, "--weights", tmp_path / "no.h5"],
         "no such weights file",
     )
-    assert not (tmp_path / "x.png").exists()
+    assert not x.exists()
     assert np.asarray(stylelib.load_image(content, max_dim=None)).size  # input untouched
 
 
@@ -132,23 +140,17 @@ def test_optimizer_and_scales(inputs, tmp_path, optimizer):
     assert f"{optimizer}, 3 steps" in summary and summary.endswith(" s")
 
 
-def test_bad_scales(inputs, tmp_path):
+def test_bad_scales(capsys, inputs, tmp_path):
     content, style = inputs / "content.png", inputs / "style.jpg"
     out = tmp_path / "x.png"
     _assert_clean_failure(
-        run_cli(content, style, "-o", out, "--max-dim", "64", "--scales", "32,48"), "end at"
+        capsys, [content, style, "-o", out, "--max-dim", "64", "--scales", "32,48"], "end at"
     )
-    _assert_clean_failure(run_cli(content, style, "-o", out, "--scales", "two"), "--scales")
+    _assert_clean_failure(capsys, [content, style, "-o", out, "--scales", "two"], "--scales")
     _assert_clean_failure(
-        run_cli(content, style, "-o", out, "--max-dim", "64", "--scales", "3"), "fewer scales"
+        capsys, [content, style, "-o", out, "--max-dim", "64", "--scales", "3"], "fewer scales"
     )
     assert not out.exists()
-
-
-def run_main(capsys, *args) -> tuple[int, list[str]]:
-    """The command in this process (fast: no new TensorFlow import): exit code, stderr lines."""
-    code = stylelib.cli.main([str(a) for a in args])
-    return code, capsys.readouterr().err.strip().splitlines()
 
 
 @pytest.mark.parametrize(
