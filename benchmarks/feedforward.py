@@ -14,8 +14,10 @@ content image because only two content samples work offline) and the same style 
   to return, with the library's defaults (L-BFGS, ``scales="auto"``: coarse to fine at 512 px).
   VGG19 is loaded before the clock starts (the network is built before its clock starts, too);
   the tracing of the compiled loss at each scale is included (a few seconds). ``--quick`` passes
-  fewer L-BFGS iterations and says so in the report: that is NOT the defaults.
-* the ratio stylize time / network time, per image and the median over the images;
+  ``steps=40`` (40 L-BFGS iterations at the first scale, 20 at each later one) and says so in the
+  report: that is NOT the defaults.
+* the ratio stylize time / network time, per image and the median over the images (and the
+  ratio of their CPU seconds, which other processes' load disturbs less);
 * the objective's loss of each output image: stylize's default preset evaluated by one
   StyleObjective on both outputs, with the same VGG19 weights. With untrained VGG19 weights the
   losses show the mechanics only; the untrained network's loss is meaningless (it has not been
@@ -31,11 +33,12 @@ STYLELIB_VGG19_WEIGHTS=random) stylelib's seeded untrained network, written once
 benchmarks/work/ as benchmarks/run.py does. The report records which, and whether trained.
 
 Usage: ``python benchmarks/feedforward.py [--images N] [--quick | --smoke] [--train-steps N]
-[--out DIR] [--work DIR]``, or ``--render JSON`` to rewrite the table of an earlier report.
+[--note TEXT] [--out DIR] [--work DIR]``, or ``--render JSON`` to rewrite the table of an earlier
+report.
 Writes feedforward.json and feedforward.md (feedforward_quick.* with ``--quick``,
 feedforward_smoke.* with ``--smoke``) to ``--out`` (default benchmarks/results/) and prints
-the table. The full run takes about an hour on 2 CPU cores (one stylize call at 512 px: 15-25
-minutes); ``--smoke`` (64 px, a narrow network, 2 L-BFGS iterations) keeps
+the table. The full run takes one to two hours on 2 CPU cores (one stylize call at 512 px: 15-25
+CPU minutes or more); ``--smoke`` (64 px, a narrow network, 2 L-BFGS iterations) keeps
 tests/test_feedforward_bench.py short.
 """
 
@@ -342,7 +345,9 @@ def in_subprocess(kind: str, spec: dict) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def measure(config: dict, name: str, count: int, train_steps: int, work: Path) -> dict:
+def measure(
+    config: dict, name: str, count: int, train_steps: int, work: Path, note: str | None = None
+) -> dict:
     """Run both sides; return the report (see the module docstring)."""
     chosen = list(CONTENT_IMAGES[:count])
     net = {k: config[k] for k in ("size", "width", "residual_blocks", "repeats", "extra_sizes")}
@@ -358,6 +363,7 @@ def measure(config: dict, name: str, count: int, train_steps: int, work: Path) -
         else f"NOT the defaults: {config['stylize']}",
         "network_trained": False,
         "training": None,
+        "note": note,
     }
     network_file = None
     if train_steps:
@@ -402,7 +408,8 @@ def markdown(report: dict) -> str:
     weights = report["vgg19_weights"]
     trained = report["network_trained"]
     first = report["stylize"][0]
-    lines = [
+    lines = [f"**{report['note']}**", ""] if report.get("note") else []
+    lines += [
         f"Measured {report['date']} on {m['cpu']}, {m['cores']} cores, no GPU, TensorFlow "
         f"{m['tensorflow']} (`{report['command'].strip()}`, "
         f"`benchmarks/results/{report['name']}.json`); load average "
@@ -432,13 +439,15 @@ def markdown(report: dict) -> str:
         f"{net['rss_after_import_mib']:.0f} MiB after import).",
         "",
         "| content image | size (W×H) | network | stylize | ratio stylize / network | "
-        "loss: network output | loss: stylize output | peak RSS network | peak RSS stylize |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "ratio of CPU seconds | loss: network output | loss: stylize output | peak RSS network | "
+        "peak RSS stylize |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, s, ratio in zip(net["images"], report["stylize"], report["ratios"], strict=True):
         lines.append(
             f"| {n['image']} | {n['shape'][1]}×{n['shape'][0]} | {n['seconds']:.3g} s | "
-            f"{s['seconds']:.0f} s | **{ratio:.0f}×** | {n['loss']['total']:.4g} | "
+            f"{s['seconds']:.0f} s | **{ratio:.0f}×** | "
+            f"{s['cpu_seconds'] / n['cpu_seconds']:.0f}× | {n['loss']['total']:.4g} | "
             f"{s['loss']['total']:.4g} | {net['peak_rss_mib']:.0f} MiB | "
             f"{s['peak_rss_mib']:.0f} MiB |"
         )
@@ -446,7 +455,7 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| median | | {statistics.median(n['seconds'] for n in net['images']):.3g} s | "
             f"{statistics.median(s['seconds'] for s in report['stylize']):.0f} s | "
-            f"**{report['median_ratio']:.0f}×** | | | | |"
+            f"**{report['median_ratio']:.0f}×** | | | | | |"
         )
     lines += [
         "",
@@ -494,7 +503,9 @@ def write(report: dict, out: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="one image, 40 L-BFGS iterations")
+    mode.add_argument(
+        "--quick", action="store_true", help="one image, stylize steps=40 (not the defaults)"
+    )
     mode.add_argument("--smoke", action="store_true", help="toy sizes, for the test")
     parser.add_argument(
         "--images", type=int, metavar="N", help=f"content images, 1 to {len(CONTENT_IMAGES)}"
@@ -502,6 +513,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--train-steps", type=int, default=0, metavar="N", help="train the network first"
     )
+    parser.add_argument("--note", help="a line printed in bold above the tables (e.g. the load)")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
     parser.add_argument("--work", type=Path, default=HERE / "work", help="weights file folder")
     parser.add_argument(
@@ -524,7 +536,7 @@ def main(argv=None) -> int:
     if args.train_steps < 0:
         parser.error(f"--train-steps must be >= 0, got {args.train_steps}")
     name = "feedforward" if kind == "full" else f"feedforward_{kind}"
-    write(measure(config, name, count, args.train_steps, args.work), args.out)
+    write(measure(config, name, count, args.train_steps, args.work, args.note), args.out)
     return 0
 
 
