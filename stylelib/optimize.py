@@ -6,6 +6,7 @@ Introduced in notebook 06 (Adam, the GradientTape loop) and notebook 07 (L-BFGS,
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -118,6 +119,46 @@ class _Stopped(Exception):
 _TRACES: Counter = Counter()
 
 
+@contextlib.contextmanager
+def _same_bits():
+    """Run the compiled functions called inside without grappler's AddN rewrite (this thread only).
+
+    Grappler's memory optimizer (SchedulingPass in TensorFlow's memory_optimizer.cc) rewrites an
+    AddN of three or more tensors into a temporary variable that AssignAdd fills in whatever order
+    the inputs finish, whenever its static estimate of the graph's peak memory exceeds 80 % of the
+    RAM that is free when the function is optimised. The style term's gradients meet in such AddNs
+    (each style layer's output receives the next layer's gradient and two from its Gram matrix;
+    the image receives the total variation's four and VGG19's), so from some image size on (here
+    288x384 px; it depends on the free RAM) the sums were added in a run-dependent order and two
+    runs differed in their last bits from the first gradient on (README, "Same inputs, same bits").
+    With the memory optimizer off the AddNs stay, adding in a fixed order; where the rewrite did
+    not happen anyway the bits are unchanged. The option travels with each call this thread makes
+    inside the block (a callback's own functions included), not with the process: other threads
+    and later calls keep their settings. It uses TensorFlow's per-thread function call options, a
+    private API; where they are missing the block runs unchanged.
+    """
+    try:
+        from tensorflow.core.protobuf import rewriter_config_pb2
+        from tensorflow.python.eager import context
+
+        ctx = context.context()
+        saved = ctx.function_call_options
+        options = copy.copy(saved)
+        config = ctx.config
+        config.graph_options.rewrite_options.memory_optimization = (
+            rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+        )
+        options.config_proto_serialized = config
+    except (ImportError, AttributeError, ValueError):  # pragma: no cover - other TF versions
+        yield
+        return
+    ctx.function_call_options = options
+    try:
+        yield
+    finally:
+        ctx.function_call_options = saved
+
+
 class _Tracker:
     """Records history, reports progress, calls the user's callback, writes checkpoints and ends
     the run when asked (``stop``, or a Ctrl-C turned into a flag), across scales.
@@ -226,9 +267,9 @@ def _run_adam(objective, start_image, settings, steps, tracker, jit_compile, res
 
     ``resume`` (a _Snapshot) restores the image, Adam's step counter and moments and the best
     image so far, and continues from its step: the result is then bit-identical, on a CPU, to a
-    run that was never stopped, wherever the compiled step itself repeats bit for bit (tested up
-    to 256 px; at 288x384 px and above two runs of the same step differed: README, "Same inputs,
-    same bits").
+    run that was never stopped, wherever the compiled step itself repeats bit for bit (the resume
+    is tested up to 256 px; the step repeats at 288x384 and 384x512 px too since stylize runs it
+    under _same_bits: README, "Same inputs, same bits").
     """
     image = tf.Variable(start_image if resume is None else resume.image)
     last_good = tf.Variable(image)
@@ -890,9 +931,10 @@ def _run_scales(runner, tracker, *, sizes, per_scale, saved, details, **kw) -> t
             tracker.start = time.perf_counter()
         else:
             image = _resize(image, size)
-        image, info = runner(
-            objective, image, settings, n_steps, tracker, kw["jit_compile"], resume=resume
-        )
+        with _same_bits():
+            image, info = runner(
+                objective, image, settings, n_steps, tracker, kw["jit_compile"], resume=resume
+            )
         style_sizes = [list(s.shape[1:3]) for s in styles]
         details.append({"size": list(size), "style_sizes": style_sizes, "steps": n_steps, **info})
     return image
