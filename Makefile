@@ -76,8 +76,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two processes (pytest-xdist): much of a test's time is single-threaded (imports, tracing, kernel
+# start-up), so a second process keeps both cores busy. --dist loadfile keeps each notebook's cells,
+# and each test file's fixtures, in one process. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: lint
-	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider -rs tests notebooks $(NBVAL)
+	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider -rs -n $(TEST_WORKERS) \
+		--dist loadfile tests notebooks $(NBVAL)
 
 unit: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests
@@ -135,6 +140,7 @@ test-floors: $(FLOORS_VENV)/.installed
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --readme README.md
 	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/feedforward.py
 
 nav: $(STAMP)
 	$(BIN)/python tools/notebooks.py nav
