@@ -126,7 +126,7 @@ def test_the_same_bits_at_288x384_px():
     runs in one process differed from the first gradient on before stylize switched it off."""
     content = tf.random.stateless_uniform([1, 288, 384, 3], seed=[1, 2]).numpy()
     style = tf.random.stateless_uniform([1, 288, 384, 3], seed=[3, 4]).numpy()
-    options = dict(optimizer="adam", steps=3)
+    options = dict(optimizer="adam", steps=2)  # the first update already differed
     first, again = run(content, style, options), run(content, style, options)
     np.testing.assert_array_equal(again[0], first[0])
     np.testing.assert_array_equal(again[1], first[1])
