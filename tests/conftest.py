@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -35,3 +40,17 @@ def content_image():
 @pytest.fixture(scope="session")
 def style_image():
     return stylelib.load_image(smooth_image(60, 60, seed=2), max_dim=64)
+
+
+def run_benchmark(script: str, *args: str, timeout: float = 600) -> None:
+    """Run benchmarks/SCRIPT with ``args`` in a new interpreter with untrained weights; fail with
+    the end of its stderr unless it exits 0 (the smoke tests of the benchmark scripts)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / script
+    done = subprocess.run(
+        [sys.executable, str(path), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "STYLELIB_VGG19_WEIGHTS": "random"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .conftest import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "run.py")
@@ -27,15 +26,7 @@ _spec.loader.exec_module(bench)
 @pytest.fixture(scope="module")
 def smoke_report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--out", str(folder)]
-        + ["--work", str(folder / "work")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "STYLELIB_VGG19_WEIGHTS": "random"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_benchmark("run.py", "--smoke", "--out", folder, "--work", folder / "work")
     return json.loads((folder / "smoke.json").read_text()), (folder / "smoke.md").read_text()
 
 

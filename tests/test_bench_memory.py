@@ -7,12 +7,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .conftest import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("memory", ROOT / "benchmarks" / "memory.py")
@@ -26,14 +25,7 @@ def test_memory_smoke_report_is_complete(tmp_path):
     Memory figures at toy sizes say nothing about the target, so no threshold is checked here;
     the growth and its verdict are make bench's (benchmarks/results/memory.md).
     """
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--smoke", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "STYLELIB_VGG19_WEIGHTS": "random"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_benchmark("memory.py", "--smoke", "--out", tmp_path, timeout=300)
     report = json.loads((tmp_path / "memory_smoke.json").read_text())
     table = (tmp_path / "memory_smoke.md").read_text()
     assert report["machine"]["tensorflow"] and report["reference_step"] == 10

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import run_benchmark
 
 
 def test_resume_quick_report_is_complete(tmp_path):
@@ -18,15 +14,8 @@ def test_resume_quick_report_is_complete(tmp_path):
     What resuming L-BFGS costs at toy sizes says nothing about real runs, so no threshold is
     checked; the figures are benchmarks/results/resume.md's.
     """
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "resume.py"), "--quick", "--size", "48"]
-        + ["--steps", "9", "--tv-weights", "30", "--fractions", "0.5", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "STYLELIB_VGG19_WEIGHTS": "random"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    options = ["--quick", "--size", "48", "--steps", "9", "--tv-weights", "30"]
+    run_benchmark("resume.py", *options, "--fractions", "0.5", "--out", tmp_path, timeout=300)
     report = json.loads((tmp_path / "resume_quick.json").read_text())
     table = (tmp_path / "resume_quick.md").read_text()
     assert report["complete"] and report["weights"]["trained"] is False

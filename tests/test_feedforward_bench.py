@@ -10,28 +10,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import run_benchmark
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     folder = tmp_path_factory.mktemp("feedforward")
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "feedforward.py"), "--smoke"]
-        + ["--out", str(folder), "--work", str(folder / "work")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "STYLELIB_VGG19_WEIGHTS": "random"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_benchmark("feedforward.py", "--smoke", "--out", folder, "--work", folder / "work")
     report = json.loads((folder / "feedforward_smoke.json").read_text())
     return report, (folder / "feedforward_smoke.md").read_text(), folder
 
