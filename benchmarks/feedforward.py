@@ -54,7 +54,7 @@ import sys
 import time
 from pathlib import Path
 
-from memory import MIB, peak_rss_mib, rss_reader
+from memory import own_peak_rss_mib, rss_reader
 
 HERE = Path(__file__).resolve().parent
 CONTENT_IMAGES = ("hopper", "landscape", "mosaic")
@@ -107,22 +107,6 @@ def bench_run():
     import run
 
     return run
-
-
-def own_peak_rss_mib() -> float:
-    """This process's peak RSS in MiB: VmHWM of /proc/self/status where there is one.
-
-    Not ru_maxrss alone: on Linux a subprocess's ru_maxrss starts from its parent's peak (the
-    high-water mark of the memory it replaced at exec), so a child of a large process would
-    report the parent's peak. VmHWM is that of the child's own memory.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024 / MIB
-    except OSError:
-        pass
-    return peak_rss_mib()
 
 
 def vgg19_weights(work: str) -> dict:

@@ -125,6 +125,22 @@ def peak_rss_mib() -> float:
     return peak / MIB if sys.platform == "darwin" else peak / 1024
 
 
+def own_peak_rss_mib() -> float:
+    """This process's peak RSS in MiB: VmHWM of /proc/self/status where there is one.
+
+    Not ru_maxrss alone: on Linux a subprocess's ru_maxrss starts from its parent's peak (the
+    high-water mark of the memory it replaced at exec), so a child of a large process would
+    report the parent's peak. VmHWM is that of the child's own memory.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / MIB
+    except OSError:
+        pass
+    return peak_rss_mib()
+
+
 # --------------------------------------------------------------------------------------------
 # One run (in a subprocess)
 # --------------------------------------------------------------------------------------------
@@ -202,7 +218,9 @@ def child(name: str, run: dict, reference_step: int, trace_python: bool) -> dict
         "rss_before_run_mib": before,
         "rss_after_return_mib": after,
         # ru_maxrss lags the kernel's RSS counters a little: the larger of it and the samples.
-        "peak_rss_mib": max([peak_rss_mib(), after] + [s[3] for s in samples if s[3] is not None]),
+        "peak_rss_mib": max(
+            [own_peak_rss_mib(), after] + [s[3] for s in samples if s[3] is not None]
+        ),
         # Plain numbers, not tensors: the history of a long run must not hold TensorFlow objects.
         "history_plain_numbers": all(
             type(getattr(r, f)) in (int, float)

@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -292,6 +291,8 @@ def race(config, weights: Path) -> list[dict]:
 
 def coarse_to_fine_child(size: int, steps: dict, weights: str) -> dict:
     """c. (in a subprocess) one coarse-to-fine L-BFGS run ending at ``size`` px."""
+    from memory import own_peak_rss_mib  # benchmarks/ is on sys.path: this runs as the script
+
     content, style = images(size)
     sides = sorted(s for s in steps if s <= size)
     start = time.perf_counter()
@@ -318,12 +319,13 @@ def coarse_to_fine_child(size: int, steps: dict, weights: str) -> dict:
             for k, s in enumerate(result.extra["scales"])
         ],
         "seconds": seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # VmHWM, not ru_maxrss: a subprocess's ru_maxrss starts from its parent's peak on Linux.
+        "peak_rss_mb": own_peak_rss_mib(),
     }
 
 
 def coarse_to_fine(config, weights: Path) -> list[dict]:
-    """c. Each size in a fresh interpreter, so that ru_maxrss is that run's own peak."""
+    """c. Each size in a fresh interpreter, so that its peak memory (VmHWM) is that run's own."""
     rows = []
     steps = json.dumps(config["c2f_steps"])
     for size in config["c2f_sizes"]:
