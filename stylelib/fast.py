@@ -207,7 +207,8 @@ def transformer_network(
     """The transformer network of Johnson et al. 2016, with instance normalisation.
 
     Layers (``w`` = ``width``; every convolution is preceded by reflection padding and, except the
-    last, followed by InstanceNormalization and ReLU):
+    last, followed by InstanceNormalization and, except the second convolution of each residual
+    block, a ReLU):
 
     - 9x9 convolution, w channels; 3x3 convolutions with stride 2, 2w then 4w channels;
     - ``residual_blocks`` residual blocks: x + IN(conv3x3(ReLU(IN(conv3x3(x))))), 4w channels;

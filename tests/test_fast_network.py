@@ -249,6 +249,23 @@ def test_resume_continues_exactly_and_refuses_other_settings(style, images, tmp_
         fast.train(style, images, steps=3, seed=5, resume=ckpt, **QUICK)
 
 
+def test_rerun_with_checkpoint_and_resume_of_one_file_keeps_what_was_trained(
+    style, images, tmp_path
+):
+    # Notebook 10's GPU cell passes checkpoint=ckpt, and resume=ckpt once the file exists: running
+    # it again after a finished run trains nothing and loses nothing; more steps continue from it.
+    ckpt = tmp_path / "train.npz"
+    done = fast.train(style, images, steps=2, seed=5, checkpoint=ckpt, **QUICK)
+    again = fast.train(style, images, steps=2, seed=5, checkpoint=ckpt, resume=ckpt, **QUICK)
+    assert again.extra["step"] == 2 and [r.step for r in again.history] == [1, 2]
+    for a, b in zip(weights_of(done.network), weights_of(again.network), strict=True):
+        np.testing.assert_array_equal(a, b)
+    longer = fast.train(style, images, steps=3, seed=5, checkpoint=ckpt, resume=ckpt, **QUICK)
+    assert [r.step for r in longer.history] == [1, 2, 3]
+    assert [r.total for r in longer.history[:2]] == [r.total for r in done.history]
+    assert fast.train(style, images, steps=3, seed=5, resume=ckpt, **QUICK).extra["step"] == 3
+
+
 def test_a_generator_that_runs_out_ends_training_early(style, images):
     result = fast.train(style, iter(list(images[:3])), steps=5, quiet=True, **QUICK)
     assert result.extra["stopped"] == "exhausted" and result.extra["step"] == 1
