@@ -55,6 +55,7 @@ import time
 from pathlib import Path
 
 from memory import own_peak_rss_mib, rss_reader
+from memory import write as write_report
 
 HERE = Path(__file__).resolve().parent
 CONTENT_IMAGES = ("hopper", "landscape", "mosaic")
@@ -475,15 +476,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(report: dict, out: Path) -> None:
-    """Write ``<name>.json`` and ``<name>.md`` into ``out``; print the table."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{report['name']}.json").write_text(json.dumps(report, indent=1) + "\n")
-    table = markdown(report)
-    (out / f"{report['name']}.md").write_text(table)
-    print(table)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
@@ -510,7 +502,7 @@ def main(argv=None) -> int:
         print(json.dumps(bench_run()._rounded(CHILDREN[kind](json.loads(spec))), default=float))
         return 0
     if args.render:
-        write(json.loads(args.render.read_text()), args.out)
+        write_report(json.loads(args.render.read_text()), args.out, render=markdown)
         return 0
     kind = "smoke" if args.smoke else "quick" if args.quick else "full"
     config = CONFIGS[kind]
@@ -520,7 +512,8 @@ def main(argv=None) -> int:
     if args.train_steps < 0:
         parser.error(f"--train-steps must be >= 0, got {args.train_steps}")
     name = "feedforward" if kind == "full" else f"feedforward_{kind}"
-    write(measure(config, name, count, args.train_steps, args.work, args.note), args.out)
+    report = measure(config, name, count, args.train_steps, args.work, args.note)
+    write_report(report, args.out, render=markdown)
     return 0
 
 

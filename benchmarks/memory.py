@@ -433,11 +433,12 @@ def main(argv=None) -> int:
     return 0
 
 
-def write(report: dict, out: Path) -> None:
-    """Write the report's JSON and Markdown table into ``out``; print the table."""
+def write(report: dict, out: Path, render=None) -> None:
+    """Write the report's JSON and Markdown table (``render(report)``, by default this module's
+    markdown) into ``out``; print the table. feedforward.py passes its own ``render``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{report['name']}.json").write_text(json.dumps(report, indent=1) + "\n")
-    table = markdown(report)
+    table = (render or markdown)(report)
     (out / f"{report['name']}.md").write_text(table)
     print(table)
 
