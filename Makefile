@@ -17,7 +17,12 @@
 #                    --resolution lowest-direct); runs ruff and the unit tests there
 #   make test-full   every notebook under nbval in full mode (full sizes and steps; untrained
 #                    weights, offline): long
-# Also: make bench (benchmarks/, writes benchmarks/results/), make nav, make strip, make clean.
+# Benchmarks (benchmarks/, write benchmarks/results/; hours, not part of the tests):
+#   make bench       the speed suite on the held-out pairs (needs make bench-reference first),
+#                    the tutorial race, memory over long runs, the feed-forward network
+#   make bench-quick the speed suite's quick variant (3 pairs, 128 px, first loop; ~15 minutes)
+#   make bench-reference  the tutorial loop's 1000 steps at 512 px per pair, kept for make bench
+# Also: make nav, make strip, make clean.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -50,7 +55,8 @@ FLOORS_BIN := $(FLOORS_VENV)/bin
 
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: lab studio test lint unit notebooks test-colab test-floors test-full bench nav strip clean
+.PHONY: lab studio test lint unit notebooks test-colab test-floors test-full bench bench-quick \
+	bench-reference nav strip clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -137,10 +143,18 @@ test-floors: $(FLOORS_VENV)/.installed
 	$(FLOORS_BIN)/ruff format --check .
 	$(QUIET_KERNEL) $(TEST_ENV) $(FLOORS_BIN)/python -m pytest -p no:cacheprovider tests
 
+# The suite first: it refuses a missing or stale 512 px reference before hours of other work.
 bench: $(STAMP)
+	$(BIN)/python benchmarks/suite.py --readme README.md
 	$(BIN)/python benchmarks/run.py --readme README.md
 	$(BIN)/python benchmarks/memory.py
 	$(BIN)/python benchmarks/feedforward.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/suite.py --quick
+
+bench-reference: $(STAMP)
+	$(BIN)/python benchmarks/suite.py --reference
 
 nav: $(STAMP)
 	$(BIN)/python tools/notebooks.py nav

@@ -419,15 +419,15 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(readme: Path, table: str) -> None:
-    """Replace the text between the bench markers of the README with ``table``."""
+def update_readme(readme: Path, table: str, start: str = MARK_START, end: str = MARK_END) -> None:
+    """Replace the text between the markers ``start`` and ``end`` of the README with ``table``."""
     text = readme.read_text()
-    if MARK_START not in text or MARK_END not in text:
-        raise SystemExit(f"{readme}: no {MARK_START} ... {MARK_END} markers to replace")
-    head, rest = text.split(MARK_START, 1)
-    _, tail = rest.split(MARK_END, 1)
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme}: no {start} ... {end} markers to replace")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
     partial = readme.with_name(readme.name + ".partial")
-    partial.write_text(f"{head}{MARK_START}\n{table}{MARK_END}{tail}")
+    partial.write_text(f"{head}{start}\n{table}{end}{tail}")
     os.replace(partial, readme)
 
 

@@ -726,8 +726,9 @@ def stylize(
     Ending early: Ctrl-C (a notebook's stop button) or ``stop`` ends the run after the step under
     way and returns the image with the lowest loss recorded at the current scale, with
     ``result.extra["stopped"]`` = "interrupted" or "stop" (None when the run finished) and
-    ``result.extra["stopped_at"]`` (steps done, best step, scale), after printing one line to
-    stderr. A second Ctrl-C raises KeyboardInterrupt at once. An interrupt before the first
+    ``result.extra["stopped_at"]`` (steps done, best step, scale, and the L-BFGS loss-and-gradient
+    evaluations at that scale: ``extra["scales"]`` lists finished scales only), after printing one
+    line to stderr. A second Ctrl-C raises KeyboardInterrupt at once. An interrupt before the first
     step's loss is known raises KeyboardInterrupt (there is nothing to return).
 
     Adam: each step is loss under ``tf.GradientTape``, gradient, optimiser step, clip to [0, 1],
@@ -953,6 +954,7 @@ def _early_end(tracker, reason: str, total_steps: int, n_scales: int):
         "scale": snap.scale,
         "scales": n_scales,
         "size": list(image.shape[1:3]),
+        "evaluations": snap.evaluations,
     }
 
 

@@ -110,6 +110,7 @@ def test_lbfgs_stops_within_one_evaluation(content_image, style_image):
     result = stylelib.stylize(content_image, style_image, stop=stop_after(4), quiet=True, **LBFGS)
     assert result.extra["stopped"] == "stop"
     assert result.extra["stopped_at"]["step"] < 4
+    assert 1 <= result.extra["stopped_at"]["evaluations"] < 4  # the stopped scale's own count
     assert result.image.shape == content_image.shape
 
 

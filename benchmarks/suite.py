@@ -1,0 +1,539 @@
+"""The speed suite (issue 12): stylelib's L-BFGS against the tutorial's loop on many image pairs.
+
+For each content/style pair of benchmarks/pairs.py, at each size and for each loop of the
+TensorFlow tutorial (the first loop: no total variation; the final loop: TV weight 30), one row:
+
+* reference: benchmarks/run.py's re-implementation of the tutorial's loop (Adam 0.02, 1000 steps,
+  clip to [0, 1]). Its time runs from building the loop (style and content targets, tracing)
+  to the end of its last step; its loss is the objective of its final image.
+* stylelib: ``stylelib.stylize(content, style, preset="tutorial", optimizer="lbfgs",
+  tv_weight=..., weights=<the same file>)`` with its defaults otherwise (``scales="auto"``: one
+  scale below 512 px, coarse to fine from 512 px), stopped as soon as the loss at the last scale
+  is at or below the reference's loss (a ``callback`` that sets ``stop``). Its time runs from the
+  call to the return: set-up and tracing included, like the reference's.
+* the speed-up: reference time / stylelib time (None when stylelib's run, with its default
+  number of iterations, ended before it got there: the report shows a miss, counted as 0×).
+
+Both sides run in this process, one after the other, on the same images at the same size, with
+the same VGG19 weights file; VGG19 is built for both before any clock starts, and a 32 px
+warm-up of both sides runs first, so that neither pays TensorFlow's one-off start-up costs. The
+reference's loss is also evaluated with stylelib's own objective (the tutorial preset), which
+must agree to 1e-3: a check that both sides minimise the same function.
+
+512 px: the reference's 1000 steps take about an hour per pair here, so ``--reference`` (``make
+bench-reference``) measures it once per pair and keeps it in results/reference_512.json with a
+fingerprint: the sha256 of the weights file and of each image's pixels, of the reference's source
+code, and TensorFlow's version. The race at 512 px reads that file and refuses a stale entry.
+
+Rows are written to the results file as each one ends, with a fingerprint of the code that made
+them (stylelib's source, the reference's source, the weights file, TensorFlow's version); a run
+stopped half-way continues where it was, and rows of other code are measured again (``--fresh``
+measures every row again).
+
+Settings pairs (pairs.SETTINGS_PAIRS) were used to choose stylelib's settings; the held-out pairs
+were not. The default runs the held-out pairs; ``--pairs settings`` the others (for tuning).
+
+Usage: ``python benchmarks/suite.py [--quick | --smoke] [--pairs held-out|settings|all]
+[--reference] [--readme README.md] [--fresh] [--weights FILE] [--out DIR] [--work DIR]`` or
+``--render JSON``. The full run (six pairs, 128 and 256 px, both loops, and 512 px against the
+stored reference) takes about four hours on two CPU cores, the reference at 512 px about an hour
+per pair; ``--quick`` (three held-out pairs, 128 px, first loop) about 15 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pairs
+import run
+
+import stylelib
+from stylelib._tf import tf
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MARK_START, MARK_END = "<!-- suite:start -->", "<!-- suite:end -->"
+LOOPS = {0.0: "first (TV 0)", 30.0: "final (TV 30)"}
+
+#: The issue's targets: speed-ups the median and the worst held-out pair must reach.
+TARGETS = {
+    0.0: {"median": 15.0, "worst": 10.0},
+    30.0: {"median": 8.0, "worst": 6.0},
+    "512": {"median": 20.0},
+}
+
+#: The runs. "lbfgs_steps": stylize's ``steps`` (None: the library's default, LBFGS_STEPS); a
+#: row whose run ends before reaching the reference's loss is a miss.
+CONFIGS = {
+    "full": {
+        "sizes": [128, 256],
+        "loops": [0.0, 30.0],
+        "pairs": None,  # every pair of the chosen set
+        "reference_steps": 1000,
+        "lbfgs_steps": None,
+        "race_512": True,
+    },
+    "quick": {
+        "sizes": [128],
+        "loops": [0.0],
+        "pairs": ["photolike-stripes", "lineart-strokes", "hopper-noise"],
+        "reference_steps": 1000,
+        "lbfgs_steps": None,
+        "race_512": False,
+    },
+    "smoke": {
+        "sizes": [48],
+        "loops": [0.0, 30.0],
+        "pairs": ["photolike-stripes", "hopper-waves"],
+        "reference_steps": 30,
+        "lbfgs_steps": 30,
+        "race_512": False,
+    },
+}
+REFERENCE_SIZE = 512
+REFERENCE_TV = 30.0
+#: the smoke test's stand-in for 512 px
+SMOKE_REFERENCE = {"size": 64, "steps": 20}
+
+
+# --------------------------------------------------------------------------------------------
+# Fingerprints: what a stored row or reference depends on
+# --------------------------------------------------------------------------------------------
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def file_sha(path: Path) -> str:
+    """sha256 (first 16 hex digits) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def pixels_sha(image) -> str:
+    """sha256 of an image's float32 pixels and shape."""
+    array = np.ascontiguousarray(np.asarray(image, np.float32))
+    return _sha(repr(array.shape).encode() + array.tobytes())
+
+
+def reference_source_sha() -> str:
+    """sha256 of the reference's source (run.py's tutorial model and loop)."""
+    parts = [run.tutorial_gram_matrix, run.TutorialModel, run.TutorialLoop]
+    return _sha("".join(inspect.getsource(p) for p in parts).encode())
+
+
+def stylelib_source_sha() -> str:
+    """sha256 of stylelib's Python files (any change to the library measures rows again)."""
+    folder = Path(stylelib.__file__).parent
+    return _sha(b"".join(p.read_bytes() for p in sorted(folder.glob("*.py"))))
+
+
+def code_fingerprint(weights: Path) -> dict:
+    """What every row of a run depends on besides its images."""
+    return {
+        "stylelib": stylelib_source_sha(),
+        "reference": reference_source_sha(),
+        "weights": file_sha(weights),
+        "tensorflow": tf.__version__,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------
+
+
+def _scales(content) -> int:
+    """How many scales stylize's ``scales="auto"`` runs for this content image."""
+    height, width = content.shape[1:3]
+    return len(stylelib.optimize.scale_sizes(height, width, "auto"))
+
+
+def stylelib_to(content, style, tv_weight: float, target: float, steps, weights: Path) -> dict:
+    """stylize (tutorial preset, L-BFGS, defaults otherwise) until its loss is <= ``target``.
+
+    ``steps``: None for the library's default number of iterations (with TV, the iterations are
+    shared among the smoothing phases, so a larger budget would change the run, not just let it
+    go on). Returns its wall time from call to return, the iterations and loss evaluations it
+    used, and whether the target was reached at the last scale.
+    """
+    last = _scales(content) - 1
+    reached = {}
+
+    def watch(step, image, record):
+        if record.scale == last and record.total <= target and not reached:
+            reached.update(step=step, loss=record.total)
+
+    start = time.perf_counter()
+    result = stylelib.stylize(
+        content,
+        style,
+        preset="tutorial",
+        optimizer="lbfgs",
+        tv_weight=tv_weight,
+        steps=steps,
+        weights=str(weights),
+        callback=watch,
+        callback_every=1,
+        stop=lambda: bool(reached),
+        quiet=True,
+    )
+    seconds = time.perf_counter() - start
+    finished = result.extra["scales"]  # a stopped scale is not listed: stopped_at has it
+    stopped = result.extra["stopped_at"] or {"evaluations": 0}
+    # each scale records its starting image, then one record per iteration
+    per_scale = [sum(r.scale == k for r in result.history) - 1 for k in range(last + 1)]
+    return {
+        "seconds": seconds,
+        "reached": bool(reached),
+        "iterations": sum(per_scale),
+        "evaluations": sum(s["evaluations"] for s in finished) + stopped["evaluations"],
+        "iterations_per_scale": per_scale,
+        "final_loss": result.history[-1].total,
+    }
+
+
+def reference_run(model, content, style, tv_weight: float, steps: int) -> dict:
+    """The tutorial's loop: time from building it to its last step, and its final loss."""
+    start = time.perf_counter()
+    loop = run.TutorialLoop(model, content, style, tv_weight)
+    loop.run(steps)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "steps": steps, "loss": float(loop.loss_of_image()), "loop": loop}
+
+
+def same_objective(loop, content, style, tv_weight: float, weights: Path) -> float:
+    """stylelib's tutorial objective of the reference's final image (should equal its loss)."""
+    extractor = stylelib.FeatureExtractor(
+        run.TUTORIAL_CONTENT_LAYERS, run.TUTORIAL_STYLE_LAYERS, weights=str(weights)
+    )
+    preset = stylelib.make_preset("tutorial", tv_weight=tv_weight)
+    return float(stylelib.StyleObjective(extractor, content, style, preset)(loop.image)[0])
+
+
+def race_row(name: str, size: int, tv_weight: float, config: dict, model, weights: Path) -> dict:
+    """One row: the reference, then stylelib to the reference's loss, on one pair and size."""
+    content, style = pairs.pair(name, size)
+    reference = reference_run(model, content, style, tv_weight, config["reference_steps"])
+    check = same_objective(reference.pop("loop"), content, style, tv_weight, weights)
+    ours = stylelib_to(content, style, tv_weight, reference["loss"], config["lbfgs_steps"], weights)
+    return {
+        "pair": name,
+        "size": size,
+        "shape": list(content.shape[1:3]),
+        "tv_weight": tv_weight,
+        "images": {"content": pixels_sha(content), "style": pixels_sha(style)},
+        "reference": reference,
+        "reference_loss_by_stylelib": check,
+        "stylelib": ours,
+        "speedup": reference["seconds"] / ours["seconds"] if ours["reached"] else None,
+    }
+
+
+def warm_up(model, weights: Path) -> None:
+    """Both sides once at 40 px, so that neither measured row pays TensorFlow's start-up."""
+    content, style = pairs.pair("hopper-waves", 40)
+    reference_run(model, content, style, 0.0, 2)
+    stylelib.stylize(
+        content, style, preset="tutorial", optimizer="lbfgs", steps=2, weights=str(weights)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The stored 512 px reference
+# --------------------------------------------------------------------------------------------
+
+
+def reference_fingerprint(name: str, size: int, weights: Path) -> dict:
+    """What a stored reference depends on: weights, each image's pixels, code, TensorFlow."""
+    content, style = pairs.pair(name, size)
+    return {
+        "weights": file_sha(weights),
+        "content": pixels_sha(content),
+        "style": pixels_sha(style),
+        "reference": reference_source_sha(),
+        "tensorflow": tf.__version__,
+    }
+
+
+def measure_reference(path: Path, names: list[str], size: int, steps: int, weights: Path) -> dict:
+    """``make bench-reference``: the tutorial's loop at ``size`` px for each pair, kept in ``path``.
+
+    Pairs already there with the current fingerprint are kept; each new one is written as soon
+    as it is measured (a run stopped half-way keeps what it finished).
+    """
+    stored = json.loads(path.read_text()) if path.exists() else {"pairs": {}}
+    model = run.TutorialModel(weights)
+    for name in names:
+        fingerprint = reference_fingerprint(name, size, weights)
+        old = stored["pairs"].get(name)
+        if old and old["fingerprint"] == fingerprint and old["steps"] == steps:
+            print(f"reference {name}: kept ({old['seconds']:.0f} s, loss {old['loss']:.4g})")
+            continue
+        content, style = pairs.pair(name, size)
+        result = reference_run(model, content, style, REFERENCE_TV, steps)
+        result.pop("loop")
+        stored["pairs"][name] = {
+            **result,
+            "size": size,
+            "tv_weight": REFERENCE_TV,
+            "fingerprint": fingerprint,
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": run.machine()["cpu"],
+        }
+        _write_json(path, stored, rounded=False)  # the loss is a target: keep every digit
+        print(f"reference {name}: {result['seconds']:.0f} s, loss {result['loss']:.4g}", flush=True)
+    return stored
+
+
+def stored_reference(path: Path, name: str, size: int, weights: Path) -> dict:
+    """The stored reference of pair ``name``; SystemExit naming what is stale or missing."""
+    hint = "run `make bench-reference` (python benchmarks/suite.py --reference) to measure it"
+    if not path.exists():
+        raise SystemExit(f"{path}: no stored {size} px reference; {hint}")
+    entry = json.loads(path.read_text())["pairs"].get(name)
+    if entry is None:
+        raise SystemExit(f"{path}: no reference for pair {name!r}; {hint}")
+    now = reference_fingerprint(name, size, weights)
+    stale = [key for key in now if entry["fingerprint"].get(key) != now[key]]
+    if stale or entry["size"] != size:
+        what = ", ".join(stale) or "size"
+        raise SystemExit(
+            f"{path}: the reference of pair {name!r} is stale (changed since: {what}); {hint}"
+        )
+    return entry
+
+
+def race_512(name: str, size: int, steps, reference: dict, weights: Path) -> dict:
+    """stylelib (coarse to fine, its defaults) to the stored reference's loss at ``size`` px."""
+    content, style = pairs.pair(name, size)
+    ours = stylelib_to(content, style, REFERENCE_TV, reference["loss"], steps, weights)
+    return {
+        "pair": name,
+        "size": size,
+        "shape": list(content.shape[1:3]),
+        "tv_weight": REFERENCE_TV,
+        "reference": {k: reference[k] for k in ("seconds", "steps", "loss", "date", "fingerprint")},
+        "stylelib": ours,
+        "speedup": reference["seconds"] / ours["seconds"] if ours["reached"] else None,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The run and its report
+# --------------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, data: dict, rounded: bool = True) -> None:
+    """Write ``data`` atomically, floats to 4 significant digits unless ``rounded`` is False."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(run._rounded(data) if rounded else data, indent=1) + "\n")
+    os.replace(partial, path)
+
+
+def _key(name: str, size: int, tv_weight: float) -> str:
+    return f"{name} {size}px tv{tv_weight:g}"
+
+
+def pair_names(config: dict, which: str) -> list[str]:
+    """The pairs a run measures: the config's own list, else the chosen set."""
+    if config["pairs"] is not None:
+        return list(config["pairs"])
+    chosen = {"held-out": pairs.HELD_OUT_PAIRS, "settings": pairs.SETTINGS_PAIRS}
+    return list(chosen.get(which, pairs.PAIRS))
+
+
+def measure(config: dict, names: list[str], weights: Path, path: Path, fresh: bool) -> dict:
+    """Every row of the config, written to ``path`` as it ends; rows there of this code kept."""
+    fingerprint = code_fingerprint(weights)
+    report = {"rows": {}}
+    if path.exists() and not fresh:
+        old = json.loads(path.read_text())
+        if old.get("fingerprint") == fingerprint:
+            report = old
+    else:
+        report["race_512"] = {}
+    report.update(
+        date=time.strftime("%Y-%m-%d"),
+        machine=run.machine(),
+        fingerprint=fingerprint,
+        config={k: v for k, v in config.items()},
+        weights_trained=False if weights.name.startswith("vgg19_random") else None,
+    )
+    model = run.TutorialModel(weights)
+    stylelib.load_vgg19(str(weights))
+    warm_up(model, weights)
+    for size in config["sizes"]:
+        for tv_weight in config["loops"]:
+            for name in names:
+                key = _key(name, size, tv_weight)
+                if key in report["rows"]:
+                    print(f"{key}: kept from an earlier run of this code")
+                    continue
+                row = race_row(name, size, tv_weight, config, model, weights)
+                report["rows"][key] = row
+                _write_json(path, report)
+                print(f"{key}: {json.dumps(run._rounded(_summary(row)))}", flush=True)
+    return report
+
+
+def _summary(row: dict) -> dict:
+    return {
+        "reference_s": row["reference"]["seconds"],
+        "stylelib_s": row["stylelib"]["seconds"],
+        "iterations": row["stylelib"]["iterations"],
+        "speedup": row["speedup"],
+    }
+
+
+def _speedup(row: dict) -> str:
+    return f"**{row['speedup']:.1f}×**" if row["speedup"] is not None else "**missed**"
+
+
+def _ours(row: dict) -> str:
+    s = row["stylelib"]
+    if not s["reached"]:
+        return f"not reached in {s['iterations']} iterations ({s['seconds']:.0f} s)"
+    return (
+        f"{s['seconds']:.1f} s ({s['iterations']} it., "
+        f"{s['evaluations'] / max(1, s['iterations']):.2f} eval./it.)"
+    )
+
+
+def _stats(rows: list[dict]) -> tuple[float, float]:
+    """Median and worst speed-up; a miss counts as 0× (it never got there)."""
+    values = [r["speedup"] if r["speedup"] is not None else 0.0 for r in rows]
+    return statistics.median(values), min(values)
+
+
+def _verdict(value: float, target: float) -> str:
+    return f"{value:.1f}× ({'met' if value >= target else 'missed'}, target {target:g}×)"
+
+
+def markdown(report: dict) -> str:
+    """The README's tables: per pair, then median and worst against the targets."""
+    m = report["machine"]
+    rows = list(report["rows"].values())
+    held = set(pairs.HELD_OUT_PAIRS)
+    trained = report.get("weights_trained")
+    lines = [
+        f"Measured {report['date']} on {m['cpu']}, {m['cores']} cores, no GPU, TensorFlow "
+        f"{m['tensorflow']} (`python benchmarks/suite.py`, `benchmarks/results/"
+        f"{report.get('name', 'suite')}.json`), "
+        + (
+            'with untrained VGG19 weights (stylelib\'s seeded `"random"` network): the times '
+            "are real, but the loss each side reaches, and so the time to reach it, depend on "
+            "the weights; with ImageNet weights these ratios will differ."
+            if trained is False
+            else "with the VGG19 weights file named in the JSON."
+        ),
+        "",
+        "| pair | set | size | loop | reference: loss, time | stylelib L-BFGS to that loss "
+        "| speed-up |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["tv_weight"], r["size"], r["pair"] not in held)):
+        ref = r["reference"]
+        lines.append(
+            f"| {r['pair']} | {'held out' if r['pair'] in held else 'settings'} | {r['size']} px | "
+            f"{LOOPS[r['tv_weight']]} | {ref['loss']:.4g}, {ref['seconds']:.0f} s "
+            f"({ref['steps']} steps) | {_ours(r)} | {_speedup(r)} |"
+        )
+    lines += [
+        "",
+        "| held-out pairs | pairs | median speed-up | worst pair |",
+        "|---|---|---|---|",
+    ]
+    groups = {}
+    for r in rows:
+        if r["pair"] in held:
+            groups.setdefault((r["tv_weight"], r["size"]), []).append(r)
+    for (tv_weight, size), group in sorted(groups.items()):
+        median, worst = _stats(group)
+        target = TARGETS[tv_weight]
+        lines.append(
+            f"| {LOOPS[tv_weight]}, {size} px | {len(group)} | "
+            f"{_verdict(median, target['median'])} | {_verdict(worst, target['worst'])} |"
+        )
+    big = [r for r in report.get("race_512", {}).values() if r["pair"] in held]
+    if big:
+        median, worst = _stats(big)
+        lines.append(
+            f"| final (TV 30), {big[0]['size']} px, coarse to fine, against the stored reference "
+            f"| {len(big)} | {_verdict(median, TARGETS['512']['median'])} | {worst:.1f}× |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="3 held-out pairs, 128 px, first loop")
+    mode.add_argument("--smoke", action="store_true", help="toy sizes, for the test")
+    parser.add_argument("--pairs", choices=["held-out", "settings", "all"], default="held-out")
+    parser.add_argument(
+        "--reference", action="store_true", help="measure the 512 px reference (hours)"
+    )
+    parser.add_argument("--fresh", action="store_true", help="measure every row again")
+    parser.add_argument("--weights", type=Path, help="a VGG19 weights file (default: untrained)")
+    parser.add_argument("--readme", type=Path, help="put the tables into this README")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
+    parser.add_argument("--work", type=Path, default=HERE / "work", help="weights file folder")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="only write the tables")
+    args = parser.parse_args(argv)
+    if args.render:
+        print(markdown(json.loads(args.render.read_text())))
+        return 0
+    name = "smoke" if args.smoke else "quick" if args.quick else "full"
+    config = CONFIGS[name]
+    weights = args.weights or run.weights_file(args.work)
+    if not weights.is_file():
+        raise SystemExit(f"--weights: {weights}: no such file")
+    names = pair_names(config, args.pairs)
+    big = SMOKE_REFERENCE if args.smoke else {"size": REFERENCE_SIZE, "steps": 1000}
+    reference_path = args.out / f"reference_{big['size']}.json"
+    if args.reference:
+        measure_reference(reference_path, names, big["size"], big["steps"], weights)
+        return 0
+    stem = {"full": "suite", "quick": "suite_quick", "smoke": "suite_smoke"}[name]
+    if args.pairs != "held-out" and config["pairs"] is None:
+        stem += f"_{args.pairs}"
+    path = args.out / f"{stem}.json"
+    if config["race_512"] or args.smoke:  # fail before hours of work, not after
+        references = {n: stored_reference(reference_path, n, big["size"], weights) for n in names}
+    report = measure(config, names, weights, path, args.fresh)
+    report["name"] = stem
+    if config["race_512"] or args.smoke:
+        done = report.setdefault("race_512", {})
+        for n in names:
+            if n in done and done[n]["reference"]["fingerprint"] == references[n]["fingerprint"]:
+                print(f"{n} {big['size']}px: kept from an earlier run of this code")
+                continue
+            done[n] = race_512(n, big["size"], config["lbfgs_steps"], references[n], weights)
+            _write_json(path, report)
+            print(f"{n} {big['size']}px: {json.dumps(run._rounded(_summary(done[n])))}", flush=True)
+    _write_json(path, report)
+    table = markdown(report)
+    (args.out / f"{stem}.md").write_text(table)
+    print(table)
+    if args.readme:
+        run.update_readme(args.readme, table, MARK_START, MARK_END)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
