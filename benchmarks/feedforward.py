@@ -48,6 +48,7 @@ import argparse
 import inspect
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -340,7 +341,7 @@ def measure(
         "date": time.strftime("%Y-%m-%d"),
         "name": name,
         "config": config,
-        "command": " ".join(["python benchmarks/feedforward.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "benchmarks/feedforward.py", *sys.argv[1:]]),
         "load_average_start": list(os.getloadavg()),
         "style_image": STYLE_IMAGE,
         "stylize_settings": "the library's defaults"
