@@ -156,21 +156,19 @@ def code_fingerprint(weights: Path) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def _scales(content) -> int:
-    """How many scales stylize's ``scales="auto"`` runs for this content image."""
-    height, width = content.shape[1:3]
-    return len(stylelib.optimize.scale_sizes(height, width, "auto"))
-
-
-def stylelib_to(content, style, tv_weight: float, target: float, steps, weights: Path) -> dict:
+def stylelib_to(
+    content, style, tv_weight: float, target: float, steps, weights: Path, **options
+) -> dict:
     """stylize (tutorial preset, L-BFGS, defaults otherwise) until its loss is <= ``target``.
 
     ``steps``: None for the library's default number of iterations (with TV, the iterations are
     shared among the smoothing phases, so a larger budget would change the run, not just let it
-    go on). Returns its wall time from call to return, the iterations and loss evaluations it
+    go on). ``options``: more keywords for stylize (benchmarks/tune.py). Returns its wall time from call to return, the iterations and loss evaluations it
     used, and whether the target was reached at the last scale.
     """
-    last = _scales(content) - 1
+    scales = options.get("scales", "auto")
+    height, width = content.shape[1:3]
+    last = len(stylelib.optimize.scale_sizes(height, width, scales)) - 1
     reached = {}
 
     def watch(step, image, record):
@@ -190,6 +188,7 @@ def stylelib_to(content, style, tv_weight: float, target: float, steps, weights:
         callback_every=1,
         stop=lambda: bool(reached),
         quiet=True,
+        **options,
     )
     seconds = time.perf_counter() - start
     finished = result.extra["scales"]  # a stopped scale is not listed: stopped_at has it
@@ -371,7 +370,7 @@ def measure(config: dict, names: list[str], weights: Path, path: Path, fresh: bo
         date=time.strftime("%Y-%m-%d"),
         machine=run.machine(),
         fingerprint=fingerprint,
-        config={k: v for k, v in config.items()},
+        config=config,
         weights_trained=False if weights.name.startswith("vgg19_random") else None,
     )
     model = run.TutorialModel(weights)
@@ -489,6 +488,13 @@ def main(argv=None) -> int:
         "--reference", action="store_true", help="measure the 512 px reference (hours)"
     )
     parser.add_argument("--fresh", action="store_true", help="measure every row again")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", help="only these sizes (the rest can follow later)"
+    )
+    parser.add_argument(
+        "--loops", type=float, nargs="+", choices=[0.0, 30.0], help="only these TV weights"
+    )
+    parser.add_argument("--no-512", action="store_true", help="skip the race at 512 px")
     parser.add_argument("--weights", type=Path, help="a VGG19 weights file (default: untrained)")
     parser.add_argument("--readme", type=Path, help="put the tables into this README")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
@@ -499,7 +505,10 @@ def main(argv=None) -> int:
         print(markdown(json.loads(args.render.read_text())))
         return 0
     name = "smoke" if args.smoke else "quick" if args.quick else "full"
-    config = CONFIGS[name]
+    config = dict(CONFIGS[name])
+    for key in ("sizes", "loops"):
+        config[key] = getattr(args, key) or config[key]
+    config["race_512"] = (config["race_512"] or args.smoke) and not args.no_512
     weights = args.weights or run.weights_file(args.work)
     if not weights.is_file():
         raise SystemExit(f"--weights: {weights}: no such file")
@@ -513,11 +522,11 @@ def main(argv=None) -> int:
     if args.pairs != "held-out" and config["pairs"] is None:
         stem += f"_{args.pairs}"
     path = args.out / f"{stem}.json"
-    if config["race_512"] or args.smoke:  # fail before hours of work, not after
+    if config["race_512"]:  # fail before hours of work, not after
         references = {n: stored_reference(reference_path, n, big["size"], weights) for n in names}
     report = measure(config, names, weights, path, args.fresh)
     report["name"] = stem
-    if config["race_512"] or args.smoke:
+    if config["race_512"]:
         done = report.setdefault("race_512", {})
         for n in names:
             if n in done and done[n]["reference"]["fingerprint"] == references[n]["fingerprint"]:

@@ -26,6 +26,7 @@ from . import control
 from ._tf import tf
 from .errors import CheckpointError, NonFiniteLossError
 from .images import MAX_PIXELS, MIN_SIDE, as_image
+from .lbfgsb import minimize_box
 from .model import FeatureExtractor, WeightsInfo, gpu_available
 from .objective import Preset, StyleObjective, _split_styles, make_preset, style_blend_weights
 
@@ -349,14 +350,13 @@ class _NonFinite(Exception):
 
 
 def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, resume=None):
-    """scipy's L-BFGS-B on the pixels with bounds [0, 1]; loss and gradient in one tf.function.
+    """SciPy's L-BFGS-B on the pixels with bounds [0, 1] (driven by lbfgsb.minimize_box); loss and
+    gradient in one tf.function.
 
     With absolute (L1) total variation, minimises smooth surrogates (LBFGS_TV_EPSILONS) in turn;
     the history always records the exact objective. ``resume`` continues from a _Snapshot's
     image and iteration count, with an empty curvature memory (scipy cannot save it).
     """
-    from scipy.optimize import Bounds, minimize
-
     shape = start_image.shape if resume is None else resume.image.shape
     smoothing = settings.tv_kind == "absolute" and settings.tv_weight > 0
     epsilons = LBFGS_TV_EPSILONS if smoothing else (None,)
@@ -395,7 +395,6 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
             "phase": resume.phase,
             "phase_start": resume.phase_start,
         }
-    bounds = Bounds(np.zeros_like(x), np.ones_like(x))
     stops = []
     # Iterations per phase: the last (sharpest) surrogate gets the remainder.
     share = [steps // len(epsilons)] * len(epsilons)
@@ -466,22 +465,16 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
             continue
         epsilon = tf.constant(epsilon or 1.0, tf.float32)  # unused when not smoothing
         try:
-            result = minimize(
-                fun,
+            # ftol = gtol = 0: run the iterations asked for, unless the line search fails.
+            result = minimize_box(
+                lambda x64, epsilon=epsilon: fun(x64, epsilon),
                 state["x"],
-                args=(epsilon,),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=bounds,
+                0.0,
+                1.0,
+                maxiter=remaining,
+                maxfun=3 * remaining + 20,
+                maxcor=LBFGS_MEMORY,
                 callback=on_iteration,
-                # ftol = gtol = 0: run the iterations asked for, unless the line search fails.
-                options=dict(
-                    maxiter=remaining,
-                    maxfun=3 * remaining + 20,
-                    maxcor=LBFGS_MEMORY,
-                    ftol=0.0,
-                    gtol=0.0,
-                ),
             )
         except _NonFinite as exc:
             losses = exc.args[0]

@@ -1,0 +1,110 @@
+"""What one L-BFGS-B call costs besides the loss: scipy.optimize.minimize against minimize_box.
+
+For images of 128 to 1024 px (3 variables per pixel), each in a fresh interpreter so that its
+peak memory is its own (VmHWM): one call of each with bounds [0, 1], 2 iterations of a cheap
+quadratic loss (so that the loss costs almost nothing), reporting the CPU seconds of the call and
+how far the call raised the process's peak resident memory. stylize makes one such call per
+smoothing phase (3 with the tutorial's TV) at each scale.
+
+Usage: ``python benchmarks/lbfgsb_overhead.py [--sizes 128 256 ...] [--out DIR]``; writes
+lbfgsb_overhead.json and .md to ``--out`` (default benchmarks/results/) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SIZES = {128: (128, 109), 256: (256, 218), 512: (512, 437), 1024: (1024, 874)}  # hopper's shape
+
+
+def child(kind: str, n: int) -> dict:
+    """(in a subprocess) one call of ``kind`` on n variables: CPU seconds, peak rise in MiB."""
+    import numpy as np
+    from memory import own_peak_rss_mib
+    from scipy.optimize import Bounds, minimize
+
+    from stylelib.lbfgsb import minimize_box
+
+    target = np.random.default_rng(0).random(n)
+    x0 = np.full(n, 0.5)
+
+    def fun(x):
+        d = x - target
+        return float(0.5 * d @ d), d
+
+    before = own_peak_rss_mib()
+    start = time.process_time()
+    if kind == "minimize":
+        minimize(
+            fun,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=Bounds(np.zeros(n), np.ones(n)),
+            options=dict(maxiter=2, maxcor=20, ftol=0.0, gtol=0.0),
+        )
+    else:
+        minimize_box(fun, x0, 0.0, 1.0, maxiter=2, maxfun=26, maxcor=20)
+    return {
+        "cpu_seconds": time.process_time() - start,
+        "peak_rise_mib": own_peak_rss_mib() - before,
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"Measured {report['date']} (`python benchmarks/lbfgsb_overhead.py`): one L-BFGS-B call "
+        "with bounds [0, 1] and 2 iterations of a cheap loss, each in a fresh process.",
+        "",
+        "| image (variables) | scipy.optimize.minimize: CPU s, peak rise | "
+        "stylelib.lbfgsb.minimize_box: CPU s, peak rise |",
+        "|---|---|---|",
+    ]
+    for r in report["rows"]:
+        a, b = r["minimize"], r["minimize_box"]
+        lines.append(
+            f"| {r['shape'][0]}x{r['shape'][1]} px ({r['variables']:,}) | "
+            f"{a['cpu_seconds']:.2f} s, {a['peak_rise_mib']:.0f} MiB | "
+            f"{b['cpu_seconds']:.2f} s, {b['peak_rise_mib']:.0f} MiB |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child[0], int(args.child[1]))))
+        return 0
+    rows = []
+    for size in args.sizes:
+        height, width = SIZES[size]
+        row = {"shape": [height, width], "variables": height * width * 3}
+        for kind in ("minimize", "minimize_box"):
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", kind, str(row["variables"])],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            row[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    report = {"date": time.strftime("%Y-%m-%d"), "name": "lbfgsb_overhead", "rows": rows}
+    from memory import write
+
+    write(report, args.out, render=markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""L-BFGS-B on pixels in [0, 1], without scipy.optimize.minimize's work per variable in Python.
+
+``scipy.optimize.minimize(method="L-BFGS-B", bounds=...)`` turns the bounds into a Python list of
+one ``(low, high)`` tuple per variable and back again, then fills the routine's bound codes in a
+Python loop over the variables. For an image that is one variable per pixel and channel: measured
+here (``benchmarks/lbfgsb_overhead.py``, README "SciPy's bounds"), 2.7 million variables (1024 x
+874 px) cost 17 CPU seconds and raised the peak memory by 775 MiB in one call, before the first
+loss is evaluated; stylize makes one call per smoothing phase and scale.
+
+``minimize_box`` drives the same compiled routine (``scipy.optimize._lbfgsb.setulb``) with the
+bounds made by NumPy in one go, exactly as ``minimize`` drives it otherwise: the same iterates,
+evaluations and messages, bit for bit (tests/test_lbfgsb.py compares the two). The routine is
+SciPy's private interface, so it is used only where its calling convention is the one this module
+was written against (SciPy's C implementation, 1.15 to 1.17 at least: ``status_messages`` and
+``task_messages`` keyed by integers); anywhere else ``minimize_box`` calls ``minimize`` itself.
+Used by stylize's L-BFGS (notebook 07); not part of the public API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import numpy as np
+
+
+def _routine():
+    """SciPy's compiled L-BFGS-B and its messages, or None when their interface is another one."""
+    try:
+        from scipy.optimize import _lbfgsb, _lbfgsb_py
+    except ImportError:
+        return None
+    status = getattr(_lbfgsb_py, "status_messages", None)
+    tasks = getattr(_lbfgsb_py, "task_messages", None)
+    if not (hasattr(_lbfgsb, "setulb") and isinstance(status, dict) and isinstance(tasks, dict)):
+        return None
+    if not (all(isinstance(k, int) for k in status) and 504 in tasks and 3 in status):
+        return None
+    return _lbfgsb.setulb, status, tasks
+
+
+def driver_in_use() -> bool:
+    """Whether minimize_box drives SciPy's routine itself (else it calls scipy's minimize)."""
+    return _routine() is not None
+
+
+def minimize_box(
+    fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    x0: np.ndarray,
+    low: float,
+    high: float,
+    *,
+    maxiter: int,
+    maxfun: int,
+    maxcor: int,
+    callback: Callable | None = None,
+    maxls: int = 20,
+) -> SimpleNamespace:
+    """L-BFGS-B with every variable in [low, high], ftol = gtol = 0 (run until maxiter or maxfun).
+
+    Args:
+        fun: x (float64 [n], the routine's own array: copy it to keep it) -> (loss, gradient as
+            float64 [n]).
+        x0: the start, any shape (flattened; clipped to the bounds, as minimize does).
+        maxiter, maxfun, maxcor, maxls: as scipy's L-BFGS-B options of the same names.
+        callback: called after each iteration with an object whose ``x`` is the new iterate and
+            ``fun`` its loss, as minimize's ``callback(intermediate_result)``.
+
+    Returns: an object with ``x`` (float64 [n]), ``fun``, ``nit``, ``nfev`` and ``message``
+    (minimize's text, e.g. "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT").
+    """
+    routine = _routine()
+    if routine is None:
+        return _with_minimize(fun, x0, low, high, maxiter, maxfun, maxcor, callback, maxls)
+    setulb, status_messages, task_messages = routine
+    x = np.clip(np.array(x0, dtype=np.float64).ravel(), low, high)
+    n, m = x.size, maxcor
+    lower, upper = np.full(n, low, np.float64), np.full(n, high, np.float64)
+    nbd = np.full(n, 2, np.int32)  # 2: bounded below and above
+    f, g = np.array(0.0, np.float64), np.zeros(n, np.float64)
+    wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m, np.float64)
+    iwa = np.zeros(3 * n, np.int32)
+    task, ln_task = np.zeros(2, np.int32), np.zeros(2, np.int32)
+    lsave, isave, dsave = np.zeros(4, np.int32), np.zeros(44, np.int32), np.zeros(29, np.float64)
+    nit = nfev = 0
+    while True:
+        g = g.astype(np.float64)
+        setulb(m, x, lower, upper, nbd, f, g, 0.0, 0.0, wa, iwa, task, lsave, isave, dsave, maxls,
+               ln_task)  # fmt: skip
+        if task[0] == 3:  # the routine asks for the loss and gradient at x
+            f, g = fun(x)
+            nfev += 1
+        elif task[0] == 1:  # a new iterate
+            nit += 1
+            if callback is not None:
+                callback(SimpleNamespace(x=x, fun=f))
+            if nit >= maxiter:
+                task[0], task[1] = 5, 504
+            elif nfev > maxfun:
+                task[0], task[1] = 5, 502
+        else:
+            break
+    message = f"{status_messages[int(task[0])]}: {task_messages[int(task[1])]}"
+    return SimpleNamespace(x=x, fun=float(f), nit=nit, nfev=nfev, message=message)
+
+
+def _with_minimize(fun, x0, low, high, maxiter, maxfun, maxcor, callback, maxls):
+    """The same through scipy.optimize.minimize (other SciPy versions)."""
+    from scipy.optimize import Bounds, minimize
+
+    x0 = np.asarray(x0, dtype=np.float64).ravel()
+
+    def each_iteration(intermediate_result):  # minimize passes the result under this name only
+        callback(intermediate_result)
+
+    result = minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=Bounds(np.full_like(x0, low), np.full_like(x0, high)),
+        callback=None if callback is None else each_iteration,
+        options=dict(maxiter=maxiter, maxfun=maxfun, maxcor=maxcor, maxls=maxls, ftol=0, gtol=0),
+    )
+    return SimpleNamespace(
+        x=result.x, fun=float(result.fun), nit=result.nit, nfev=result.nfev, message=result.message
+    )

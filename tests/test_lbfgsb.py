@@ -1,0 +1,107 @@
+"""stylelib.lbfgsb.minimize_box runs SciPy's L-BFGS-B exactly as scipy.optimize.minimize does."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy
+from scipy.optimize import Bounds, minimize
+
+from stylelib import lbfgsb
+
+from .conftest import run_benchmark
+
+
+def problem(n: int = 60, seed: int = 0):
+    """A bounded, non-convex loss (f, gradient) whose minimiser has coordinates on both bounds."""
+    rng = np.random.default_rng(seed)
+    target = rng.normal(0.5, 0.6, n)  # some outside [0, 1]: those end on a bound
+    coupling = rng.normal(0, 0.3, (n, n))
+
+    def fun(x):
+        d = x - target
+        mixed = coupling @ x
+        f = 0.5 * d @ d + 0.1 * np.sum(np.sin(3 * mixed)) + 0.25 * np.sum(d**4)
+        g = d + 0.3 * coupling.T @ np.cos(3 * mixed) + d**3
+        return float(f), g
+
+    return fun, rng.random(n)
+
+
+def with_scipy(fun, x0, **options):
+    seen = []
+
+    def callback(intermediate_result):  # minimize passes the result object under this name only
+        seen.append((intermediate_result.x.copy(), float(intermediate_result.fun)))
+
+    result = minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=Bounds(np.zeros_like(x0), np.ones_like(x0)),
+        callback=callback,
+        options=dict(ftol=0.0, gtol=0.0, **options),
+    )
+    return result, seen
+
+
+@pytest.mark.parametrize(
+    "options", [dict(maxiter=25, maxfun=95, maxcor=5), dict(maxiter=40, maxfun=12, maxcor=20)]
+)
+def test_the_same_iterates_evaluations_and_message_as_scipy_minimize(options):
+    fun, x0 = problem()
+    expected, expected_seen = with_scipy(fun, x0, **options)
+    seen = []
+    got = lbfgsb.minimize_box(
+        fun, x0, 0.0, 1.0, callback=lambda r: seen.append((r.x.copy(), float(r.fun))), **options
+    )
+    assert np.array_equal(got.x, expected.x)  # bit for bit
+    assert (got.nit, got.nfev, got.fun) == (expected.nit, expected.nfev, float(expected.fun))
+    assert got.message == expected.message
+    assert len(seen) == len(expected_seen) == got.nit
+    for (x, f), (x_ref, f_ref) in zip(seen, expected_seen, strict=True):
+        assert np.array_equal(x, x_ref) and f == f_ref
+    assert np.all((got.x >= 0) & (got.x <= 1)) and np.any(got.x == 0) and np.any(got.x == 1)
+
+
+def test_limits_end_the_run_with_minimizes_messages():
+    fun, x0 = problem()
+    assert (
+        "ITERATIONS REACHED LIMIT"
+        in lbfgsb.minimize_box(fun, x0, 0.0, 1.0, maxiter=5, maxfun=100, maxcor=10).message
+    )
+    assert (
+        "EVALUATIONS EXCEEDS LIMIT"
+        in lbfgsb.minimize_box(fun, x0, 0.0, 1.0, maxiter=50, maxfun=4, maxcor=10).message
+    )
+
+
+def test_scipys_routine_is_driven_directly_where_its_interface_is_known(monkeypatch):
+    """On SciPy 1.15+ no per-variable bounds conversion runs (what costs seconds per call at
+    1024 px); on older SciPy, minimize is called instead."""
+    major, minor = (int(p) for p in scipy.__version__.split(".")[:2])
+    assert lbfgsb.driver_in_use() == ((major, minor) >= (1, 15))
+    if not lbfgsb.driver_in_use():
+        return
+    import scipy.optimize._constraints as constraints
+    import scipy.optimize._minimize as wrapper
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("bounds converted one variable at a time")
+
+    monkeypatch.setattr(constraints, "new_bounds_to_old", refuse)
+    monkeypatch.setattr(wrapper, "new_bounds_to_old", refuse)
+    fun, x0 = problem()
+    assert lbfgsb.minimize_box(fun, x0, 0.0, 1.0, maxiter=3, maxfun=20, maxcor=5).nit == 3
+
+
+def test_the_overhead_benchmark_runs_and_reports_both_calls(tmp_path):
+    run_benchmark("lbfgsb_overhead.py", "--sizes", "128", "--out", tmp_path, timeout=300)
+    (row,) = json.loads((tmp_path / "lbfgsb_overhead.json").read_text())["rows"]
+    assert row["variables"] == 128 * 109 * 3
+    for kind in ("minimize", "minimize_box"):
+        assert row[kind]["cpu_seconds"] > 0 and row[kind]["peak_rise_mib"] >= 0
+    assert "minimize_box" in (tmp_path / "lbfgsb_overhead.md").read_text()
