@@ -406,7 +406,11 @@ def _speedup(row: dict) -> str:
 def _ours(row: dict) -> str:
     s = row["stylelib"]
     if not s["reached"]:
-        return f"not reached in {s['iterations']} iterations ({s['seconds']:.0f} s)"
+        ratio = s["final_loss"] / row["reference"]["loss"]
+        return (
+            f"not reached in {s['iterations']} iterations ({s['seconds']:.0f} s): "
+            f"ended at {ratio:.2f}× the reference's loss"
+        )
     return (
         f"{s['seconds']:.1f} s ({s['iterations']} it., "
         f"{s['evaluations'] / max(1, s['iterations']):.2f} eval./it.)"
