@@ -506,7 +506,10 @@ def main(argv=None) -> int:
     parser.add_argument("--render", type=Path, metavar="JSON", help="only write the tables")
     args = parser.parse_args(argv)
     if args.render:
-        print(markdown(json.loads(args.render.read_text())))
+        table = markdown(json.loads(args.render.read_text()))
+        print(table)
+        if args.readme:
+            run.update_readme(args.readme, table, MARK_START, MARK_END)
         return 0
     name = "smoke" if args.smoke else "quick" if args.quick else "full"
     config = dict(CONFIGS[name])
