@@ -468,8 +468,14 @@ def markdown(report: dict) -> str:
     for (tv_weight, size), group in sorted(groups.items()):
         median, worst = _stats(group)
         target = TARGETS[tv_weight]
+        expected = len(held.intersection(report["config"]["pairs"] or held))
+        count = (
+            f"{len(group)}"
+            if len(group) >= expected
+            else (f"{len(group)} of {expected}: incomplete, not the suite's figure")
+        )
         lines.append(
-            f"| {LOOPS[tv_weight]}, {size} px | {len(group)} | "
+            f"| {LOOPS[tv_weight]}, {size} px | {count} | "
             f"{_verdict(median, target['median'])} | {_verdict(worst, target['worst'])} |"
         )
     big = [r for r in report.get("race_512", {}).values() if r["pair"] in held]
