@@ -5,14 +5,14 @@ one ``(low, high)`` tuple per variable and back again, then fills the routine's 
 Python loop over the variables. For an image that is one variable per pixel and channel: measured
 here (``benchmarks/lbfgsb_overhead.py``, README "SciPy's bounds"), 2.7 million variables (1024 x
 874 px) cost 17 CPU seconds and raised the peak memory by 775 MiB in one call, before the first
-loss is evaluated; stylize makes one call per smoothing phase and scale.
+loss is evaluated or around it; stylize makes one call per smoothing phase and scale.
 
 ``minimize_box`` drives the same compiled routine (``scipy.optimize._lbfgsb.setulb``) with the
-bounds made by NumPy in one go, exactly as ``minimize`` drives it otherwise: the same iterates,
-evaluations and messages, bit for bit (tests/test_lbfgsb.py compares the two). The routine is
-SciPy's private interface, so it is used only where its calling convention is the one this module
-was written against (SciPy's C implementation, 1.15 to 1.17 at least: ``status_messages`` and
-``task_messages`` keyed by integers); anywhere else ``minimize_box`` calls ``minimize`` itself.
+bounds made by NumPy in one go, in the loop ``minimize`` runs: the same iterates, evaluations and
+messages, bit for bit (tests/test_lbfgsb.py compares the two). Unlike ``minimize`` it does not
+memoise the loss of a point asked for twice (L-BFGS-B asks for each point once). The routine is
+SciPy's private interface, so it is used only on the SciPy versions in SCIPY_VERSIONS, and only
+when the module still looks as expected; anywhere else ``minimize_box`` calls ``minimize``.
 Used by stylize's L-BFGS (notebook 07); not part of the public API.
 """
 
@@ -23,9 +23,23 @@ from types import SimpleNamespace
 
 import numpy as np
 
+#: SciPy versions whose private L-BFGS-B interface this module was written against and tested on
+#: (1.17.1 in make test, 1.16.3 in Colab's set): from the C implementation (1.15) up to, not
+#: including, the first version not checked.
+SCIPY_VERSIONS = ((1, 15), (1, 18))
+
+
+def _scipy_version() -> tuple[int, int]:
+    import scipy
+
+    major, minor = scipy.__version__.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
 
 def _routine():
-    """SciPy's compiled L-BFGS-B and its messages, or None when their interface is another one."""
+    """SciPy's compiled L-BFGS-B and its messages, or None when their interface may be another."""
+    if not SCIPY_VERSIONS[0] <= _scipy_version() < SCIPY_VERSIONS[1]:
+        return None
     try:
         from scipy.optimize import _lbfgsb, _lbfgsb_py
     except ImportError:
@@ -92,15 +106,23 @@ def minimize_box(
             nfev += 1
         elif task[0] == 1:  # a new iterate
             nit += 1
+            halt = False
             if callback is not None:
-                callback(SimpleNamespace(x=x, fun=f))
-            if nit >= maxiter:
+                try:
+                    callback(SimpleNamespace(x=x, fun=f))
+                except StopIteration:  # as minimize: the callback asks to end the run
+                    halt = True
+            if halt:
+                task[0], task[1] = 5, 505
+            elif nit >= maxiter:
                 task[0], task[1] = 5, 504
             elif nfev > maxfun:
                 task[0], task[1] = 5, 502
         else:
             break
     message = f"{status_messages[int(task[0])]}: {task_messages[int(task[1])]}"
+    if task[1] == 505:  # what minimize says then
+        message = "`callback` raised `StopIteration`."
     return SimpleNamespace(x=x, fun=float(f), nit=nit, nfev=nfev, message=message)
 
 

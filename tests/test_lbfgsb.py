@@ -30,11 +30,14 @@ def problem(n: int = 60, seed: int = 0):
     return fun, rng.random(n)
 
 
-def with_scipy(fun, x0, **options):
+def with_scipy(fun, x0, stop=None, **options):
+    """scipy.optimize.minimize's L-BFGS-B, and the iterates its callback saw (then ``stop``'s)."""
     seen = []
 
     def callback(intermediate_result):  # minimize passes the result object under this name only
         seen.append((intermediate_result.x.copy(), float(intermediate_result.fun)))
+        if stop is not None:
+            stop(intermediate_result)
 
     result = minimize(
         fun,
@@ -82,8 +85,9 @@ def test_limits_end_the_run_with_minimizes_messages():
 def test_scipys_routine_is_driven_directly_where_its_interface_is_known(monkeypatch):
     """On SciPy 1.15+ no per-variable bounds conversion runs (what costs seconds per call at
     1024 px); on older SciPy, minimize is called instead."""
-    major, minor = (int(p) for p in scipy.__version__.split(".")[:2])
-    assert lbfgsb.driver_in_use() == ((major, minor) >= (1, 15))
+    low, high = lbfgsb.SCIPY_VERSIONS
+    assert lbfgsb.driver_in_use() == (low <= lbfgsb._scipy_version() < high)
+    assert lbfgsb._scipy_version() == tuple(int(p) for p in scipy.__version__.split(".")[:2])
     if not lbfgsb.driver_in_use():
         return
     import scipy.optimize._constraints as constraints
@@ -105,3 +109,23 @@ def test_the_overhead_benchmark_runs_and_reports_both_calls(tmp_path):
     for kind in ("minimize", "minimize_box"):
         assert row[kind]["cpu_seconds"] > 0 and row[kind]["peak_rise_mib"] >= 0
     assert "minimize_box" in (tmp_path / "lbfgsb_overhead.md").read_text()
+
+
+def test_a_callback_raising_stopiteration_ends_the_run_as_minimize_does():
+    fun, x0 = problem()
+
+    def stopper():
+        calls = []
+
+        def stop_at_3(intermediate_result):
+            calls.append(1)
+            if len(calls) == 3:
+                raise StopIteration
+
+        return stop_at_3
+
+    options = dict(maxiter=20, maxfun=80, maxcor=5)
+    got = lbfgsb.minimize_box(fun, x0, 0.0, 1.0, callback=stopper(), **options)
+    expected, _ = with_scipy(fun, x0, stop=stopper(), **options)
+    assert got.nit == expected.nit == 3
+    assert np.array_equal(got.x, expected.x) and got.message == expected.message
