@@ -22,8 +22,9 @@ content image because only two content samples work offline) and the same style 
   StyleObjective on both outputs, with the same VGG19 weights. With untrained VGG19 weights the
   losses show the mechanics only; the untrained network's loss is meaningless (it has not been
   trained to lower it);
-* peak RSS (ru_maxrss) of each side. Each side runs in a fresh Python subprocess (the network:
-  one for all images and sizes; stylize: one per image), so that its peak is its own; both
+* peak RSS of each side (VmHWM, the process's own high-water mark). Each side runs in a fresh
+  Python subprocess (the network: one for all images and sizes; stylize: one per image), so that
+  its peak is its own; both
   include TensorFlow's own memory, reported too ("RSS after import"). The network's peak at
   512 px is read before the losses are computed (VGG19 is not part of the network's cost).
   CPU seconds of each side are recorded as well (less sensitive to other processes' load).
