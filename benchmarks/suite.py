@@ -165,8 +165,9 @@ def stylelib_to(
 
     ``steps``: None for the library's default number of iterations (with TV, the iterations are
     shared among the smoothing phases, so a larger budget would change the run, not just let it
-    go on). ``options``: more keywords for stylize (benchmarks/tune.py). Returns its wall time from call to return, the iterations and loss evaluations it
-    used, and whether the target was reached at the last scale.
+    go on). ``options``: more keywords for stylize (benchmarks/tune.py). Returns its wall time
+    from call to return, the iterations and loss evaluations it used, and whether the target
+    was reached at the last scale.
     """
     scales = options.get("scales", "auto")
     height, width = content.shape[1:3]
@@ -266,13 +267,14 @@ def warm_up(model, weights: Path) -> None:
 def reference_fingerprint(name: str, size: int, weights: Path) -> dict:
     """What a stored reference depends on: weights, each image's pixels, code, TensorFlow."""
     content, style = pairs.pair(name, size)
+    machine = run.machine()
     return {
         "weights": file_sha(weights),
         "content": pixels_sha(content),
         "style": pixels_sha(style),
         "reference": reference_source_sha(),
         "tensorflow": tf.__version__,
-        "machine": f"{run.machine()['cpu']}, {run.machine()['cores']} cores",
+        "machine": f"{machine['cpu']}, {machine['cores']} cores",
     }
 
 
