@@ -376,14 +376,15 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
 
     @tf.function(jit_compile=jit_compile)
     def exact_losses(x):
-        """(total, content, style, tv) of the exact objective: a forward pass, no gradient."""
+        """(total, content, style, tv) of the exact objective: a forward pass, no gradient. Only
+        needed when the first evaluation does not give the start's record (no iterations)."""
         _TRACES["lbfgs_exact_losses"] += 1
         return tf.stack(objective(tf.reshape(x, shape)))
 
     if resume is None:
         x = start_image.numpy().astype(np.float64).ravel()
         state = {"x": x, "evaluations": 0, "iteration": 0, "best": (math.inf, x, 0)}
-        state.update(phase=0, phase_start=0)
+        state.update(phase=0, phase_start=0, start_recorded=False)
     else:
         x = resume.image.astype(np.float64).ravel()
         best = (resume.best_loss, resume.best_image.astype(np.float64).ravel(), resume.best_step)
@@ -394,6 +395,7 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
             "best": best,
             "phase": resume.phase,
             "phase_start": resume.phase_start,
+            "start_recorded": True,
         }
     stops = []
     # Iterations per phase: the last (sharpest) surrogate gets the remainder.
@@ -424,11 +426,24 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
 
     tracker.snapshot = snapshot
 
+    def record_start(x64, losses):
+        """The record of step 0 (the start at this scale), from its exact losses."""
+        state["start_recorded"] = True
+        record = tracker.record(0, losses)
+        if not math.isfinite(record.total):
+            raise tracker.fail(record, start_image)
+        keep_if_best(x64, record.total)
+
     def fun(x64, epsilon):
-        tracker.check_stop()  # within one evaluation of a stop, even inside a line search
+        if state["start_recorded"]:
+            tracker.check_stop()  # within one evaluation of a stop, even inside a line search
         losses, optimised, grad = value_and_grad(tf.constant(x64, tf.float32), epsilon)
         state["evaluations"] += 1
         losses = losses.numpy()
+        if not state["start_recorded"]:
+            # L-BFGS-B's first evaluation is at the start: its exact losses are step 0's record,
+            # which saves a forward pass and the trace of exact_losses at every scale.
+            record_start(x64, losses)
         grad = grad.numpy().astype(np.float64)
         if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(grad))):
             raise _NonFinite(losses)
@@ -447,11 +462,6 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
         tracker.step_done(state["iteration"], tf.constant(x_k.reshape(shape), dtype=tf.float32))
         tracker.after_step(state["iteration"])
 
-    if resume is None:
-        record = tracker.record(0, exact_losses(tf.constant(x, tf.float32)).numpy())
-        if not math.isfinite(record.total):
-            raise tracker.fail(record, start_image)
-        keep_if_best(x, record.total)
     for phase, (epsilon, iterations) in enumerate(zip(epsilons, share, strict=True)):
         if resume is not None and phase < resume.phase:
             continue
@@ -486,6 +496,8 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
             )
             raise tracker.fail(record, state["x"].reshape(shape).astype(np.float32)) from None
         stops.append(str(result.message))
+    if not state["start_recorded"]:  # no iterations at this scale: nothing was evaluated
+        record_start(state["x"], exact_losses(tf.constant(state["x"], tf.float32)).numpy())
     image = tf.constant(state["x"].reshape(shape), dtype=tf.float32)
     return image, {
         "evaluations": state["evaluations"],
