@@ -54,3 +54,13 @@ def run_benchmark(script: str, *args: str, timeout: float = 600) -> None:
         env={**os.environ, "STYLELIB_VGG19_WEIGHTS": "random"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def import_benchmark(name: str):
+    """The module benchmarks/NAME.py, imported as the benchmarks import each other (by name)."""
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(folder)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import run_benchmark
+from .conftest import import_benchmark, run_benchmark
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -24,12 +23,7 @@ def smoke(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def suite():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import suite as module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return import_benchmark("suite")
 
 
 def test_every_row_races_both_sides_on_the_same_objective(smoke):

@@ -1,0 +1,43 @@
+"""benchmarks/tried.py (issue 12's parameterisations): every variant starts at the content image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .conftest import import_benchmark
+
+
+@pytest.fixture(scope="module")
+def tried():
+    return import_benchmark("tried")
+
+
+@pytest.mark.parametrize(
+    "variant", ["pixels", "pixels:5", "free", "pyramid:4", "pyramid:3:0.5", "colour", "diag:0.5"]
+)
+def test_each_variant_starts_at_the_content_and_keeps_its_bounds(tried, variant):
+    rng = np.random.default_rng(0)
+    content = rng.uniform(0.05, 0.95, (1, 20, 13, 3)).astype(np.float32)
+    gradient = rng.normal(size=content.shape).astype(np.float32)
+    to_image, z0, bounds = tried.parameterisation(variant, content, gradient)
+    image = to_image(z0.astype(np.float32)).numpy()
+    assert image.shape == content.shape
+    np.testing.assert_allclose(image, content, atol=2e-6)
+    if bounds is not None:  # the box in z is the box [0, 1] in the image
+        low = to_image(np.array([b[0] for b in bounds], np.float32)).numpy()
+        high = to_image(np.array([b[1] for b in bounds], np.float32)).numpy()
+        np.testing.assert_allclose(low, 0.0, atol=1e-6)
+        np.testing.assert_allclose(high, 1.0, atol=1e-6)
+
+
+def test_an_unknown_variant_is_refused(tried):
+    content = np.zeros((1, 4, 4, 3), np.float32)
+    with pytest.raises(SystemExit, match="unknown variant 'spline'"):
+        tried.parameterisation("spline", content, content)
+
+
+def test_held_out_pairs_are_refused(tried, capsys):
+    with pytest.raises(SystemExit):
+        tried.main(["--pair", "hopper-noise", "--render"])
+    assert "invalid choice: 'hopper-noise'" in capsys.readouterr().err
