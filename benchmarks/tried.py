@@ -18,6 +18,9 @@ Variants (``--variant``, repeatable; ``name`` or ``name:argument``):
 * ``colour``: colour-decorrelated: the image is the content's mean colour plus z times a 3x3
   matrix (the content's colour covariance's eigenvectors, scaled by the square roots of its
   eigenvalues over the largest); no bounds, clipped;
+* ``adam:K``: K steps of the tutorial's Adam (0.02, beta1 0.99, eps 0.1, clipped to [0, 1]) from
+  the content, then L-BFGS-B on the pixels with bounds; each Adam step counts as an iteration (it
+  costs one evaluation);
 * ``diag:P``: a per-pixel scaling: x = d * z with d = (|g| + 0.01 mean |g|)^-P, |g| the RMS over
   colours of the gradient at the start, normalised to geometric mean 1; bounds [0, 1/d] keep the
   box.
@@ -59,6 +62,8 @@ def _pyramid_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]
 def parameterisation(variant: str, content: np.ndarray, gradient: np.ndarray):
     """(to_image, z0, bounds) of a variant: to_image maps float32 z [n] to [1, H, W, 3]."""
     name, _, arg = variant.partition(":")
+    if name == "adam":  # the start is set by measure(): here, the pixels with bounds
+        name = "pixels"
     shape = content.shape
     height, width = shape[1:3]
     x = content.ravel().astype(np.float64)
@@ -118,6 +123,22 @@ def measure(name: str, size: int, variant: str, iterations: int, weights: Path) 
     gradient = tape.gradient(loss, start).numpy()
     to_image, z0, bounds = parameterisation(variant, content.numpy(), gradient)
     memory = int(variant.split(":")[1]) if variant.startswith("pixels:") else 20
+    losses = []
+    if variant.startswith("adam:"):
+        image = tf.Variable(content)
+        adam = tf.keras.optimizers.Adam(learning_rate=0.02, beta_1=0.99, epsilon=0.1)
+
+        @tf.function
+        def adam_step():
+            with tf.GradientTape() as tape:
+                loss = objective(image)[0]
+            adam.apply_gradients([(tape.gradient(loss, image), image)])
+            image.assign(tf.clip_by_value(image, 0.0, 1.0))
+
+        for _ in range(int(variant.split(":")[1])):
+            adam_step()
+            losses.append(float(objective(image)[0]))
+        z0 = image.numpy().ravel().astype(np.float64)
 
     @tf.function
     def value_and_grad(z):
@@ -133,7 +154,7 @@ def measure(name: str, size: int, variant: str, iterations: int, weights: Path) 
     def exact(z):
         return objective(tf.clip_by_value(to_image(z), 0.0, 1.0))[0]
 
-    evaluations, losses = [0], []
+    evaluations = [len(losses)]
 
     def fun(z):
         evaluations[0] += 1
@@ -151,7 +172,13 @@ def measure(name: str, size: int, variant: str, iterations: int, weights: Path) 
         method="L-BFGS-B",
         bounds=bounds,
         callback=callback,
-        options=dict(maxiter=iterations, maxfun=3 * iterations, maxcor=memory, ftol=0, gtol=0),
+        options=dict(
+            maxiter=iterations - len(losses),
+            maxfun=3 * iterations,
+            maxcor=memory,
+            ftol=0,
+            gtol=0,
+        ),
     )
     return {
         "pair": name,

@@ -14,7 +14,8 @@ def tried():
 
 
 @pytest.mark.parametrize(
-    "variant", ["pixels", "pixels:5", "free", "pyramid:4", "pyramid:3:0.5", "colour", "diag:0.5"]
+    "variant",
+    ["pixels", "adam:3", "pixels:5", "free", "pyramid:4", "pyramid:3:0.5", "colour", "diag:0.5"],
 )
 def test_each_variant_starts_at_the_content_and_keeps_its_bounds(tried, variant):
     rng = np.random.default_rng(0)
