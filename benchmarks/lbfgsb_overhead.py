@@ -6,10 +6,11 @@ quadratic loss (so that the loss costs almost nothing), reporting the CPU second
 how far the call raised the process's peak resident memory. stylize makes one such call per
 smoothing phase (3 with the tutorial's TV) at each scale.
 
-And SciPy's routine itself (``setulb``, single-threaded), which runs between any two loss
-evaluations: the thread CPU time of each of its calls during 40 iterations with 20 correction
-pairs on a loss whose minimum lies partly outside the box (so that bounds are active, as pixels
-are in style transfer), in ms per call and calls per iteration.
+And SciPy's routine itself (``setulb``), which runs between any two loss evaluations: the CPU
+time of the calling thread in each of its calls (the routine may also use OpenBLAS's threads,
+which this does not count) during 40 iterations with 20 correction pairs on a loss whose minimum
+lies partly outside the box (so that bounds are active, as pixels are in style transfer), in ms
+per call and calls per iteration.
 
 Usage: ``python benchmarks/lbfgsb_overhead.py [--sizes 128 256 ...] [--out DIR]``; writes
 lbfgsb_overhead.json and .md to ``--out`` (default benchmarks/results/) and prints the table.
@@ -80,11 +81,11 @@ def routine_cost(n: int, iterations: int = 40) -> dict:
         spent["calls"] += 1
 
     rng = np.random.default_rng(0)
-    curvature, centre = rng.uniform(0.1, 10, n), rng.uniform(-1, 2, n)  # a third outside [0, 1]
+    curvature, centre = rng.uniform(0.1, 10, n), rng.uniform(-1, 2, n)  # 2/3 outside [0, 1]
 
     def fun(x):
         d = x - centre
-        return float(0.5 * (curvature * d) @ d + 0.1 * np.sin(7 * x).sum()), (
+        return float(0.5 * np.sum(curvature * d * d) + 0.1 * np.sin(7 * x).sum()), (
             curvature * d + 0.7 * np.cos(7 * x)
         )
 
@@ -107,7 +108,7 @@ def markdown(report: dict) -> str:
     lines = [
         f"Measured {report['date']} (`python benchmarks/lbfgsb_overhead.py`): one L-BFGS-B call "
         "with bounds [0, 1] and 2 iterations of a cheap loss, each in a fresh process; the last "
-        "column: SciPy's routine alone (setulb, its thread CPU time) over 40 iterations with 20 "
+        "column: SciPy's routine alone (setulb, the calling thread's CPU time) over 40 iterations, 20 "
         "correction pairs and active bounds.",
         "",
         "| image (variables) | scipy.optimize.minimize: CPU s, peak rise | "

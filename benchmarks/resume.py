@@ -281,11 +281,16 @@ def _reach(case: dict, steps: int) -> str:
 
 def markdown(report: dict) -> str:
     s = report["settings"]
+    command = "python benchmarks/resume.py" + (" --quick" if s["quick"] else "")
+    if s["size"] != (128 if s["quick"] else 256):
+        command += f" --size {s['size']}"
+    if s["steps"] != (30 if s["quick"] else stylelib.LBFGS_STEPS):
+        command += f" --steps {s['steps']}"
     lines = [
         f"Measured {report['date']} on {report['machine']} with {UNTRAINED}.",
         *([] if report["complete"] else ["", "**Partial: the run had not finished all pairs.**"]),
         "",
-        f"`python benchmarks/resume.py{' --quick' if s['quick'] else ''}`: stylize with L-BFGS "
+        f"`{command}`: stylize with L-BFGS "
         f"(memory {LBFGS_MEMORY} pairs), preset '{s['preset']}', one scale, {s['size']} px, "
         f"{s['steps']} iterations; TV weights {', '.join(f'{t:g}' for t in s['tv_weights'])} "
         f"(absolute TV > 0: {len(LBFGS_TV_EPSILONS)} smoothing phases; 0: one). Each resumed run "

@@ -47,6 +47,7 @@ import hashlib
 import inspect
 import json
 import os
+import shlex
 import statistics
 import sys
 import time
@@ -449,7 +450,8 @@ def markdown(report: dict) -> str:
     trained = report.get("weights_trained")
     lines = [
         f"Measured {report['date']} on {m['cpu']}, {m['cores']} cores, no GPU, TensorFlow "
-        f"{m['tensorflow']} (`python benchmarks/suite.py`, `benchmarks/results/"
+        f"{m['tensorflow']} (`{report.get('command', 'python benchmarks/suite.py')}`, "
+        "`benchmarks/results/"
         f"{report.get('name', 'suite')}.json`), "
         + (
             'with untrained VGG19 weights (stylelib\'s seeded `"random"` network): the times '
@@ -554,6 +556,7 @@ def main(argv=None) -> int:
         references = {n: stored_reference(reference_path, n, big["size"], weights) for n in names}
     report = measure(config, names, weights, path, args.fresh)
     report["name"] = stem
+    report["command"] = shlex.join(["python", "benchmarks/suite.py", *(argv or sys.argv[1:])])
     if config["race_512"]:
         done = report.setdefault("race_512", {})
         for n in names:

@@ -49,6 +49,7 @@ from stylelib._tf import tf
 
 HERE = Path(__file__).resolve().parent
 MARKS = (25, 50, 100, 150, 200)
+SIZE = 128  # px, the longer side: the table compares each variant with the baseline at this size
 
 
 def _pyramid_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
@@ -217,7 +218,10 @@ def render(lines: list[dict]) -> str:
         out.append(f"| {r['variant']} | {r['pair']} | {' | '.join(cells)} | {per:.2f} |")
     out += ["", "Baselines (pixels, bounds, 20 pairs): loss after 25 / 50 / 100 iterations:", ""]
     for name, r in base.items():
-        marks = " / ".join(f"{r['loss_after'][k]:.4g}" for k in ("25", "50", "100"))
+        marks = " / ".join(
+            f"{r['loss_after'][k]:.4g}" if k in r["loss_after"] else "-"
+            for k in ("25", "50", "100")
+        )
         out.append(f"- {name}: {marks}")
     return "\n".join(out) + "\n"
 
@@ -226,17 +230,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pair", action="append", choices=sorted(pairs.SETTINGS_PAIRS))
     parser.add_argument("--variant", action="append", default=[])
-    parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "tried_128.jsonl")
     parser.add_argument("--render", action="store_true", help="only write the table")
     parser.add_argument("--work", type=Path, default=HERE / "work")
     args = parser.parse_args(argv)
+    for variant in args.variant:
+        if variant.startswith("adam:") and int(variant.split(":")[1]) >= args.iterations:
+            parser.error(
+                f"--variant {variant}: as many Adam steps as --iterations leaves no L-BFGS"
+            )
     if not args.render:
         weights = run.weights_file(args.work)
         for name in args.pair or sorted(pairs.SETTINGS_PAIRS):
             for variant in args.variant or ["pixels"]:
-                row = measure(name, args.size, variant, args.iterations, weights)
+                row = measure(name, SIZE, variant, args.iterations, weights)
                 print(json.dumps(row), flush=True)
                 with open(args.out, "a") as f:
                     f.write(json.dumps(row) + "\n")

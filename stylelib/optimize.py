@@ -717,7 +717,8 @@ def stylize(
             after the last step.
         progress: show a tqdm progress bar (works in terminals and in Jupyter).
         stop: a ``threading.Event`` or a callable returning True to end the run early (for
-            widgets and threads); checked after every step (L-BFGS: every evaluation).
+            widgets and threads); checked after every step (L-BFGS: every evaluation after the
+            first at each scale).
         checkpoint: a file to save the run's state in (see stylelib.checkpoint), atomically:
             every ``checkpoint_every`` steps, and when the run is interrupted or stopped.
             Defaults to ``resume``'s file when resuming.

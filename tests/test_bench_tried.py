@@ -38,7 +38,36 @@ def test_an_unknown_variant_is_refused(tried):
         tried.parameterisation("spline", content, content)
 
 
-def test_held_out_pairs_are_refused(tried, capsys):
+def test_held_out_pairs_and_impossible_variants_are_refused(tried, capsys, tmp_path):
+    out = ["--render", "--out", str(tmp_path / "tried.jsonl")]
     with pytest.raises(SystemExit):
-        tried.main(["--pair", "hopper-noise", "--render"])
+        tried.main(["--pair", "hopper-noise", *out])
     assert "invalid choice: 'hopper-noise'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tried.main(["--variant", "adam:100", "--iterations", "100", *out])
+    assert "leaves no L-BFGS" in capsys.readouterr().err
+    assert not (tmp_path / "tried.jsonl").exists()
+
+
+def test_the_table_divides_each_variant_by_its_own_pairs_baseline(tried):
+    def line(pair, variant, marks, iterations=100, evaluations=104):
+        return {
+            "pair": pair,
+            "variant": variant,
+            "loss_after": marks,
+            "iterations": iterations,
+            "evaluations": evaluations,
+        }
+
+    lines = [
+        line("a", "pixels", {"25": 10.0, "50": 8.0, "100": 4.0}),
+        line("b", "pixels", {"25": 100.0, "50": 80.0, "100": 40.0}),
+        line("a", "pyramid:4", {"25": 5.0, "50": 8.0, "100": 6.0}),
+        line("b", "adam:25", {"25": 300.0, "50": 40.0}, iterations=50, evaluations=52),
+        line("c", "colour", {"25": 1.0, "50": 1.0, "100": 1.0}),  # no baseline: left out
+    ]
+    table = tried.render(lines)
+    assert "| pyramid:4 | a | 0.500 | 1.000 | 1.500 | 1.04 |" in table
+    assert "| adam:25 | b | 3.000 | 0.500 | - | 1.04 |" in table
+    assert "colour" not in table
+    assert "- a: 10 / 8 / 4" in table

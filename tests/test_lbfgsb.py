@@ -110,7 +110,7 @@ def test_the_overhead_benchmark_runs_and_reports_both_calls(tmp_path):
         assert row[kind]["cpu_seconds"] > 0 and row[kind]["peak_rise_mib"] >= 0
     if lbfgsb.driver_in_use():  # SciPy's routine timed by itself: about two calls per iteration
         assert row["routine"]["iterations"] == 40
-        assert row["routine"]["ms_per_call"] > 0 and 1 <= row["routine"]["calls_per_iteration"] < 4
+        assert row["routine"]["ms_per_call"] > 0 and 2 <= row["routine"]["calls_per_iteration"] < 4
     else:
         assert row["routine"] == {}
     assert "minimize_box" in (tmp_path / "lbfgsb_overhead.md").read_text()

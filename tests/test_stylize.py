@@ -217,3 +217,32 @@ def test_stylize_accepts_image_sources(tmp_path, content_image, style_image):
         tmp_path / "c.png", tmp_path / "s.png", steps=1, max_dim=48, weights="random"
     )
     assert tuple(result.image.shape) == (1, 36, 48, 3)
+
+
+@pytest.mark.parametrize("steps", [3, 0])
+def test_lbfgs_step_zero_records_the_exact_objective_of_the_start(
+    content_image, style_image, steps
+):
+    """Step 0's record comes from L-BFGS-B's first evaluation (or, with no iterations, a forward
+    pass): it must be the exact objective of the start, with the absolute TV, not its surrogate."""
+    settings = stylelib.make_preset("tutorial", tv_weight=30.0)
+    extractor = stylelib.FeatureExtractor(
+        list(settings.content_layers), list(settings.style_layers), weights="random"
+    )
+    objective = stylelib.StyleObjective(extractor, content_image, style_image, settings)
+    expected = [float(v) for v in objective(content_image)]
+    result = stylelib.stylize(
+        content_image, style_image, optimizer="lbfgs", steps=steps, weights="random", quiet=True
+    )
+    start = result.history[0]
+    assert start.step == 0
+    recorded = [start.total, start.content, start.style, start.tv]
+    np.testing.assert_allclose(recorded, expected, rtol=1e-6)
+    assert start.tv == pytest.approx(
+        30.0
+        * float(
+            tf.reduce_sum(tf.abs(content_image[:, 1:] - content_image[:, :-1]))
+            + tf.reduce_sum(tf.abs(content_image[:, :, 1:] - content_image[:, :, :-1]))
+        ),
+        rel=1e-5,
+    )
