@@ -376,8 +376,9 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
 
     @tf.function(jit_compile=jit_compile)
     def exact_losses(x):
-        """(total, content, style, tv) of the exact objective: a forward pass, no gradient. Only
-        needed when the first evaluation does not give the start's record (no iterations)."""
+        """(total, content, style, tv) of the exact objective: a forward pass, no gradient. Used
+        when an accepted point was not the last evaluated, and for the start when no iteration
+        runs at this scale (otherwise the first evaluation gives the start's record)."""
         _TRACES["lbfgs_exact_losses"] += 1
         return tf.stack(objective(tf.reshape(x, shape)))
 
@@ -442,7 +443,7 @@ def _run_lbfgs(objective, start_image, settings, steps, tracker, jit_compile, re
         losses = losses.numpy()
         if not state["start_recorded"]:
             # L-BFGS-B's first evaluation is at the start: its exact losses are step 0's record,
-            # which saves a forward pass and the trace of exact_losses at every scale.
+            # which saves a forward pass at every scale (and usually exact_losses' trace).
             record_start(x64, losses)
         grad = grad.numpy().astype(np.float64)
         if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(grad))):
