@@ -19,6 +19,7 @@ lbfgsb_overhead.json and .md to ``--out`` (default benchmarks/results/) and prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -63,23 +64,44 @@ def child(kind: str, n: int) -> dict:
     }
 
 
+@contextlib.contextmanager
+def routine_timed(clock=time.thread_time):
+    """Within the block, each call of SciPy's routine that stylelib.lbfgsb makes is timed with
+    ``clock``; yields the running totals ``{"seconds": ..., "calls": ...}``."""
+    from stylelib import lbfgsb
+
+    real = lbfgsb._routine
+    spent = {"seconds": 0.0, "calls": 0}
+
+    def routine():
+        found = real()
+        if found is None:
+            return None
+        setulb, status_messages, task_messages = found
+
+        def timed(*args):
+            start = clock()
+            setulb(*args)
+            spent["seconds"] += clock() - start
+            spent["calls"] += 1
+
+        return timed, status_messages, task_messages
+
+    lbfgsb._routine = routine
+    try:
+        yield spent
+    finally:
+        lbfgsb._routine = real
+
+
 def routine_cost(n: int, iterations: int = 40) -> dict:
     """(in a subprocess) SciPy's setulb's own CPU time per call over ``iterations`` iterations."""
     import numpy as np
 
     from stylelib import lbfgsb
 
-    if lbfgsb._routine() is None:  # a SciPy whose routine stylelib does not drive itself
+    if not lbfgsb.driver_in_use():  # a SciPy whose routine stylelib does not drive itself
         return {}
-    setulb, status_messages, task_messages = lbfgsb._routine()
-    spent = {"seconds": 0.0, "calls": 0}
-
-    def timed(*args):
-        start = time.thread_time()
-        setulb(*args)
-        spent["seconds"] += time.thread_time() - start
-        spent["calls"] += 1
-
     rng = np.random.default_rng(0)
     curvature, centre = rng.uniform(0.1, 10, n), rng.uniform(-1, 2, n)  # 2/3 outside [0, 1]
 
@@ -89,14 +111,10 @@ def routine_cost(n: int, iterations: int = 40) -> dict:
             curvature * d + 0.7 * np.cos(7 * x)
         )
 
-    real = lbfgsb._routine
-    lbfgsb._routine = lambda: (timed, status_messages, task_messages)
-    try:
+    with routine_timed() as spent:
         result = lbfgsb.minimize_box(
             fun, np.full(n, 0.5), 0.0, 1.0, maxiter=iterations, maxfun=5 * iterations, maxcor=20
         )
-    finally:
-        lbfgsb._routine = real
     return {
         "ms_per_call": 1000 * spent["seconds"] / spent["calls"],
         "calls_per_iteration": spent["calls"] / result.nit,

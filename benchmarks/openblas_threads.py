@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pairs
 import run
+from lbfgsb_overhead import routine_timed
 
 import stylelib
-from stylelib import lbfgsb
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,27 +34,12 @@ def cpu_seconds() -> float:
 def main(argv: list[str]) -> int:
     name, size, steps = argv[0], int(argv[1]), int(argv[2])
     weights = str(run.weights_file(HERE / "work"))
-    real = lbfgsb._routine
-    spent = {"seconds": 0.0, "calls": 0}
-
-    def routine():
-        setulb, status_messages, task_messages = real()
-
-        def timed(*args):
-            start = time.perf_counter()
-            setulb(*args)
-            spent["seconds"] += time.perf_counter() - start
-            spent["calls"] += 1
-
-        return timed, status_messages, task_messages
-
-    lbfgsb._routine = routine
     options = dict(preset="tutorial", optimizer="lbfgs", weights=weights, quiet=True)
     stylelib.stylize(*pairs.pair("hopper-waves", 40), steps=2, **options)
-    spent.update(seconds=0.0, calls=0)
     content, style = pairs.pair(name, size)
-    start, cpu = time.perf_counter(), cpu_seconds()
-    result = stylelib.stylize(content, style, tv_weight=0.0, steps=steps, **options)
+    with routine_timed(time.perf_counter) as spent:
+        start, cpu = time.perf_counter(), cpu_seconds()
+        result = stylelib.stylize(content, style, tv_weight=0.0, steps=steps, **options)
     row = {
         "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
         "pair": name,
