@@ -138,7 +138,7 @@ $(FLOORS_VENV)/.installed: pyproject.toml
 
 test-floors: $(FLOORS_VENV)/.installed
 	$(FLOORS_BIN)/uv pip list --python $(FLOORS_BIN)/python | grep -iE \
-		'^(tensorflow|numpy|pillow|matplotlib|ipywidgets|scipy|tqdm|pytest|nbval|ruff|ipykernel) '
+		'^(tensorflow|numpy|pillow|matplotlib|ipywidgets|scipy|tqdm|threadpoolctl|pytest|nbval|ruff|ipykernel) '
 	$(FLOORS_BIN)/ruff check .
 	$(FLOORS_BIN)/ruff format --check .
 	$(QUIET_KERNEL) $(TEST_ENV) $(FLOORS_BIN)/python -m pytest -p no:cacheprovider tests

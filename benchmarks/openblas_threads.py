@@ -1,5 +1,7 @@
-"""``python benchmarks/openblas_threads.py PAIR SIZE STEPS``: one stylize run, timed, for comparing
-OpenBLAS's thread settings (run it with and without ``OPENBLAS_NUM_THREADS=1`` in the environment).
+"""``python benchmarks/openblas_threads.py PAIR SIZE STEPS [unlimited]``: one stylize run, timed, for
+comparing OpenBLAS's thread settings: stylelib's own (one thread while L-BFGS-B runs,
+``stylelib.lbfgsb.LIMIT_BLAS``), or with ``unlimited`` OpenBLAS's default (as many threads as
+cores), or whatever ``OPENBLAS_NUM_THREADS`` in the environment says, with ``unlimited``.
 
 L-BFGS, tutorial preset without TV, untrained VGG19 (the suite's weights file), one scale; after a
 warm-up at 40 px in the same process. Prints one JSON line: the setting, wall and CPU seconds from
@@ -22,6 +24,7 @@ import run
 from lbfgsb_overhead import routine_timed
 
 import stylelib
+from stylelib import lbfgsb
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,7 +35,10 @@ def cpu_seconds() -> float:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) not in (3, 4) or argv[3:] not in ([], ["unlimited"]):
+        raise SystemExit(__doc__.split(":")[0].strip("`"))
     name, size, steps = argv[0], int(argv[1]), int(argv[2])
+    lbfgsb.LIMIT_BLAS = argv[3:] != ["unlimited"]
     weights = str(run.weights_file(HERE / "work"))
     options = dict(preset="tutorial", optimizer="lbfgs", weights=weights, quiet=True)
     stylelib.stylize(*pairs.pair("hopper-waves", 40), steps=2, **options)
@@ -41,6 +47,7 @@ def main(argv: list[str]) -> int:
         start, cpu = time.perf_counter(), cpu_seconds()
         result = stylelib.stylize(content, style, tv_weight=0.0, steps=steps, **options)
     row = {
+        "limited_by_stylelib": lbfgsb.LIMIT_BLAS,
         "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
         "pair": name,
         "size": size,

@@ -14,11 +14,17 @@ memoise the loss of a point asked for twice (L-BFGS-B asks for each point once).
 SciPy's private interface, so it is used only on the SciPy versions in SCIPY_VERSIONS, and only
 when the module still looks as expected; anywhere else ``minimize_box`` calls ``minimize``.
 Used by stylize's L-BFGS (notebook 07); not part of the public API.
+
+Both run with BLAS limited to one thread (``blas_single_thread``): the routine's vector operations
+are small, and OpenBLAS's worker threads otherwise take CPU from TensorFlow's between them
+(``benchmarks/openblas_threads.py``; README "SciPy's bounds").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import numpy as np
@@ -53,6 +59,64 @@ def _routine():
     return _lbfgsb.setulb, status, tasks
 
 
+#: Whether minimize_box limits BLAS to one thread while it runs (benchmarks/openblas_threads.py
+#: sets it False to time the difference).
+LIMIT_BLAS = True
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+@contextmanager
+def blas_single_thread() -> Iterator[None]:
+    """Limit every loaded BLAS library (SciPy's and NumPy's OpenBLAS) to one thread, then restore.
+
+    threadpoolctl's limit is process-wide, so runs in several threads share one: the first to enter
+    sets it, the last to leave restores what was there before (not what another run saw). Load
+    SciPy's L-BFGS-B before entering: threadpoolctl limits the libraries loaded when it is called.
+    """
+    global _blas_users, _blas_limiter
+    from threadpoolctl import threadpool_limits
+
+    if not LIMIT_BLAS:
+        yield
+        return
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = _as_controller(lambda: threadpool_limits(limits=1, user_api="blas"))
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _as_controller(_blas_limiter.restore_original_limits)
+                _blas_limiter = None
+
+
+def _as_controller(action: Callable):
+    """Run a threadpoolctl call from this thread as the one allowed to change OpenBLAS's threads.
+
+    From threadpoolctl 3.8 on, only one "controlling" thread may change an OpenBLAS built with
+    its own threads (SciPy's and NumPy's wheels); calls from other threads do nothing, silently.
+    The run that restores the limit may not be the one that set it, so this thread takes control
+    for the call and gives it up after. Earlier versions have no such control (nothing to do).
+    """
+    import threadpoolctl
+
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    release = getattr(controller, "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+    try:
+        return action()
+    finally:
+        if release is not None:
+            release(force=True)
+
+
 def driver_in_use() -> bool:
     """Whether minimize_box drives SciPy's routine itself (else it calls scipy's minimize)."""
     return _routine() is not None
@@ -85,7 +149,16 @@ def minimize_box(
     """
     routine = _routine()
     if routine is None:
-        return _with_minimize(fun, x0, low, high, maxiter, maxfun, maxcor, callback, maxls)
+        import scipy.optimize  # noqa: F401  (loads SciPy's BLAS, so that the limit reaches it)
+
+        with blas_single_thread():
+            return _with_minimize(fun, x0, low, high, maxiter, maxfun, maxcor, callback, maxls)
+    with blas_single_thread():
+        return _drive(routine, fun, x0, low, high, maxiter, maxfun, maxcor, callback, maxls)
+
+
+def _drive(routine, fun, x0, low, high, maxiter, maxfun, maxcor, callback, maxls):
+    """minimize_box's loop around SciPy's compiled routine (the SCIPY_VERSIONS)."""
     setulb, status_messages, task_messages = routine
     x = np.clip(np.array(x0, dtype=np.float64).ravel(), low, high)
     n, m = x.size, maxcor

@@ -42,9 +42,10 @@ def style_image():
     return stylelib.load_image(smooth_image(60, 60, seed=2), max_dim=64)
 
 
-def run_benchmark(script: str, *args: str, timeout: float = 600) -> None:
+def run_benchmark(script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run benchmarks/SCRIPT with ``args`` in a new interpreter with untrained weights; fail with
-    the end of its stderr unless it exits 0 (the smoke tests of the benchmark scripts)."""
+    the end of its stderr unless it exits 0 (the smoke tests of the benchmark scripts). Returns
+    the finished process (its ``stdout`` as text)."""
     path = Path(__file__).resolve().parents[1] / "benchmarks" / script
     done = subprocess.run(
         [sys.executable, str(path), *map(str, args)],
@@ -54,6 +55,7 @@ def run_benchmark(script: str, *args: str, timeout: float = 600) -> None:
         env={**os.environ, "STYLELIB_VGG19_WEIGHTS": "random"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 def import_benchmark(name: str):

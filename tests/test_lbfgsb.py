@@ -116,6 +116,13 @@ def test_the_overhead_benchmark_runs_and_reports_both_calls(tmp_path):
     assert "minimize_box" in (tmp_path / "lbfgsb_overhead.md").read_text()
 
 
+def test_the_threads_benchmark_can_leave_blas_unlimited_to_time_the_difference():
+    done = run_benchmark("openblas_threads.py", "hopper-waves", "40", "3", "unlimited")
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["limited_by_stylelib"] is False and row["steps"] == 3
+    assert row["wall_seconds"] > 0 and np.isfinite(row["final_loss"])
+
+
 def test_a_callback_raising_stopiteration_ends_the_run_as_minimize_does():
     fun, x0 = problem()
 
@@ -134,3 +141,54 @@ def test_a_callback_raising_stopiteration_ends_the_run_as_minimize_does():
     expected, _ = with_scipy(fun, x0, stop=stopper(), **options)
     assert got.nit == expected.nit == 3
     assert np.array_equal(got.x, expected.x) and got.message == expected.message
+
+
+def blas_threads() -> list[int]:
+    """The thread count of every BLAS library loaded in this process (SciPy's, NumPy's)."""
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_minimize_box_runs_blas_on_one_thread_and_restores_the_setting_after():
+    from threadpoolctl import threadpool_limits
+
+    fun, x0 = problem()
+    seen = []
+
+    def watched(x):
+        seen.append(blas_threads())
+        return fun(x)
+
+    with threadpool_limits(limits=2, user_api="blas"):  # not 1 already, whatever the machine
+        before = blas_threads()
+        assert before and all(n == 2 for n in before), before
+        lbfgsb.minimize_box(watched, x0, 0.0, 1.0, maxiter=3, maxfun=20, maxcor=5)
+        assert blas_threads() == before
+    assert seen and all(threads == [1] * len(before) for threads in seen), seen
+
+
+def test_runs_in_two_threads_share_one_limit_and_the_last_to_leave_restores_it():
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    second_inside, first_left = threading.Event(), threading.Event()
+    seen = {}
+
+    def second():
+        with lbfgsb.blas_single_thread():
+            second_inside.set()
+            first_left.wait(30)
+            seen["after the first left"] = blas_threads()
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        with lbfgsb.blas_single_thread():
+            worker = threading.Thread(target=second)
+            worker.start()
+            second_inside.wait(30)
+        first_left.set()
+        worker.join(30)
+        assert seen["after the first left"] == [1] * len(before)  # still limited for the second
+        assert blas_threads() == before  # restored to what was there before either run

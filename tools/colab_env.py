@@ -58,6 +58,7 @@ SERIES_PACKAGES = (
     "ipykernel",
     "jupyter-client",
     "tqdm",
+    "threadpoolctl",
 )
 
 #: Exit status of check-wheel when pip could not reach the package index.
