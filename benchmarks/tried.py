@@ -21,6 +21,10 @@ Variants (``--variant``, repeatable; ``name`` or ``name:argument``):
 * ``adam:K``: K steps of the tutorial's Adam (0.02, beta1 0.99, eps 0.1, clipped to [0, 1]) from
   the content, then L-BFGS-B on the pixels with bounds; each Adam step counts as an iteration (it
   costs one evaluation);
+* ``scale:T``: the pixels with bounds, the loss (and so its gradient) multiplied by T / max|g|, g
+  the gradient at the start: L-BFGS-B's first trial step (the negative gradient, projected onto
+  the box) then moves no pixel by more than T, where the unscaled loss pushes nearly every pixel
+  to a bound; later steps are scaled by L-BFGS-B's own curvature estimate;
 * ``diag:P``: a per-pixel scaling: x = d * z with d = (|g| + 0.01 mean |g|)^-P, |g| the RMS over
   colours of the gradient at the start, normalised to geometric mean 1; bounds [0, 1/d] keep the
   box.
@@ -63,7 +67,7 @@ def _pyramid_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]
 def parameterisation(variant: str, content: np.ndarray, gradient: np.ndarray):
     """(to_image, z0, bounds) of a variant: to_image maps float32 z [n] to [1, H, W, 3]."""
     name, _, arg = variant.partition(":")
-    if name == "adam":  # the start is set by measure(): here, the pixels with bounds
+    if name in ("adam", "scale"):  # measure() sets adam's start and scale's factor
         name = "pixels"
     shape = content.shape
     height, width = shape[1:3]
@@ -124,6 +128,9 @@ def measure(name: str, size: int, variant: str, iterations: int, weights: Path) 
     gradient = tape.gradient(loss, start).numpy()
     to_image, z0, bounds = parameterisation(variant, content.numpy(), gradient)
     memory = int(variant.split(":")[1]) if variant.startswith("pixels:") else 20
+    scale = 1.0
+    if variant.startswith("scale:"):
+        scale = float(variant.split(":")[1]) / float(np.abs(gradient).max())
     losses = []
     if variant.startswith("adam:"):
         image = tf.Variable(content)
@@ -160,7 +167,7 @@ def measure(name: str, size: int, variant: str, iterations: int, weights: Path) 
     def fun(z):
         evaluations[0] += 1
         loss, grad = value_and_grad(tf.constant(z, tf.float32))
-        return float(loss), grad.numpy().astype(np.float64)
+        return scale * float(loss), scale * grad.numpy().astype(np.float64)
 
     def callback(z):
         losses.append(float(exact(tf.constant(z, tf.float32))))
@@ -187,6 +194,7 @@ def measure(name: str, size: int, variant: str, iterations: int, weights: Path) 
         "variant": variant,
         "iterations": len(losses),
         "evaluations": evaluations[0],
+        "max_abs_gradient_at_start": float(np.abs(gradient).max()),
         "loss_after": {str(k): losses[k - 1] for k in MARKS if k <= len(losses)},
         "message": str(result.message),
         "seconds_not_comparable": round(time.perf_counter() - began, 1),
