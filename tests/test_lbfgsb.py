@@ -192,3 +192,27 @@ def test_runs_in_two_threads_share_one_limit_and_the_last_to_leave_restores_it()
         worker.join(30)
         assert seen["after the first left"] == [1] * len(before)  # still limited for the second
         assert blas_threads() == before  # restored to what was there before either run
+
+
+def test_the_iterates_do_not_depend_on_the_blas_thread_setting():
+    # 200,000 variables: enough for OpenBLAS to split the routine's vector sums between its
+    # threads, which changes the iterates' last bits (measured here with LIMIT_BLAS = False: up
+    # to 7e-13 apart after 30 iterations at 1 against 2 threads).
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    n = 200_000
+    target, w = rng.normal(0.5, 0.6, n), rng.normal(0, 3, n)
+
+    def fun(x):
+        d = x - target
+        f = 0.5 * d @ d + 0.1 * np.sum(np.sin(w * x)) + 0.25 * np.sum(d**4)
+        return float(f), d + 0.1 * w * np.cos(w * x) + d**3
+
+    ends = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            result = lbfgsb.minimize_box(fun, np.full(n, 0.5), 0.0, 1.0, maxiter=30, maxfun=100,
+                                         maxcor=20)  # fmt: skip
+        ends.append(result.x.copy())
+    np.testing.assert_array_equal(ends[0], ends[1])
