@@ -1,7 +1,8 @@
 """``python benchmarks/openblas_threads.py PAIR SIZE STEPS [unlimited]``: one stylize run, timed, for
-comparing OpenBLAS's thread settings: stylelib's own (one thread while L-BFGS-B runs,
-``stylelib.lbfgsb.LIMIT_BLAS``), or with ``unlimited`` OpenBLAS's default (as many threads as
-cores), or whatever ``OPENBLAS_NUM_THREADS`` in the environment says, with ``unlimited``.
+comparing OpenBLAS's thread settings. Without ``unlimited``: stylelib's own (one thread while
+L-BFGS-B runs, ``stylelib.lbfgsb.LIMIT_BLAS``; ``OPENBLAS_NUM_THREADS`` then makes no difference
+during the run). With ``unlimited``: the limit is switched off, and OpenBLAS uses its default (as
+many threads as cores) or what ``OPENBLAS_NUM_THREADS`` in the environment says.
 
 L-BFGS, tutorial preset without TV, untrained VGG19 (the suite's weights file), one scale; after a
 warm-up at 40 px in the same process. Prints one JSON line: the setting, wall and CPU seconds from
@@ -22,6 +23,7 @@ from pathlib import Path
 import pairs
 import run
 from lbfgsb_overhead import routine_timed
+from threadpoolctl import threadpool_info
 
 import stylelib
 from stylelib import lbfgsb
@@ -43,12 +45,29 @@ def main(argv: list[str]) -> int:
     options = dict(preset="tutorial", optimizer="lbfgs", weights=weights, quiet=True)
     stylelib.stylize(*pairs.pair("hopper-waves", 40), steps=2, **options)
     content, style = pairs.pair(name, size)
+    seen = set()
+
+    def blas_threads(*_):
+        seen.update(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
     with routine_timed(time.perf_counter) as spent:
         start, cpu = time.perf_counter(), cpu_seconds()
-        result = stylelib.stylize(content, style, tv_weight=0.0, steps=steps, **options)
+        result = stylelib.stylize(
+            content,
+            style,
+            tv_weight=0.0,
+            steps=steps,
+            callback=blas_threads,  # inside the run (threadpool_info costs ms: twice per run)
+            callback_every=max(1, steps // 2),
+            **options,
+        )
     row = {
         "limited_by_stylelib": lbfgsb.LIMIT_BLAS,
         "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+        "blas_threads_in_run": sorted(seen),
+        "blas_threads_outside": sorted(
+            {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+        ),
         "pair": name,
         "size": size,
         "steps": steps,

@@ -23,6 +23,7 @@ are small, and OpenBLAS's worker threads otherwise take CPU from TensorFlow's be
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -63,58 +64,85 @@ def _routine():
 #: sets it False to time the difference).
 LIMIT_BLAS = True
 
+#: threadpoolctl's threading layers whose limit is process-wide: OpenBLAS (or BLIS) with threads of
+#: its own, as in NumPy's and SciPy's PyPI wheels. OpenMP builds (conda-forge's OpenBLAS) are left
+#: alone: their limit is per calling thread, and they were not measured.
+_SHARED_POOLS = ["pthreads", "windows"]
+
 _blas_lock = threading.Lock()
 _blas_users = 0
 _blas_limiter = None
+_blas_warned = False
 
 
 @contextmanager
 def blas_single_thread() -> Iterator[None]:
-    """Limit every loaded BLAS library (SciPy's and NumPy's OpenBLAS) to one thread, then restore.
+    """Limit the loaded BLAS libraries with a shared thread pool to one thread, then restore them.
 
-    threadpoolctl's limit is process-wide, so runs in several threads share one: the first to enter
+    Used around minimize_box's run (see the module's docstring); does nothing when LIMIT_BLAS is
+    False. The limit is process-wide, so runs in several threads share one: the first to enter
     sets it, the last to leave restores what was there before (not what another run saw). Load
     SciPy's L-BFGS-B before entering: threadpoolctl limits the libraries loaded when it is called.
+    If threadpoolctl fails, the run goes on unlimited, with one warning per process.
     """
     global _blas_users, _blas_limiter
-    from threadpoolctl import threadpool_limits
-
     if not LIMIT_BLAS:
         yield
         return
     with _blas_lock:
         if _blas_users == 0:
-            _blas_limiter = _as_controller(lambda: threadpool_limits(limits=1, user_api="blas"))
+            _blas_limiter = _threadpoolctl_call(_limit_shared_pools)
         _blas_users += 1
     try:
         yield
     finally:
         with _blas_lock:
             _blas_users -= 1
-            if _blas_users == 0:
-                _as_controller(_blas_limiter.restore_original_limits)
+            if _blas_users == 0 and _blas_limiter is not None:
+                _threadpoolctl_call(_blas_limiter.restore_original_limits)
                 _blas_limiter = None
 
 
-def _as_controller(action: Callable):
-    """Run a threadpoolctl call from this thread as the one allowed to change OpenBLAS's threads.
+def _limit_shared_pools():
+    """threadpoolctl's limiter holding every BLAS library with a shared pool at one thread."""
+    from threadpoolctl import ThreadpoolController
+
+    blas = ThreadpoolController().select(user_api="blas")
+    return blas.select(threading_layer=_SHARED_POOLS).limit(limits=1)
+
+
+def _threadpoolctl_call(action: Callable):
+    """action() as the thread allowed to change OpenBLAS's threads; None (and a warning) if it fails.
 
     From threadpoolctl 3.8 on, only one "controlling" thread may change an OpenBLAS built with
-    its own threads (SciPy's and NumPy's wheels); calls from other threads do nothing, silently.
-    The run that restores the limit may not be the one that set it, so this thread takes control
-    for the call and gives it up after. Earlier versions have no such control (nothing to do).
+    its own threads; calls from other threads do nothing, silently. The run that restores the
+    limit may not be the one that set it, so this thread takes control for the call and gives it
+    up after (a threadpoolctl call in another thread at that moment may then do nothing). Earlier
+    versions have no such control. A failure here only costs speed, so it does not end the run.
     """
-    import threadpoolctl
-
-    controller = getattr(threadpoolctl, "OpenBLASController", None)
-    release = getattr(controller, "clear_controlling_thread", None)
-    if release is not None:
-        release(force=True)
+    global _blas_warned
     try:
-        return action()
-    finally:
+        import threadpoolctl
+
+        controller = getattr(threadpoolctl, "OpenBLASController", None)
+        release = getattr(controller, "clear_controlling_thread", None)
         if release is not None:
             release(force=True)
+        try:
+            return action()
+        finally:
+            if release is not None:
+                release(force=True)
+    except Exception as exc:  # noqa: BLE001 (any failure: run on without the limit)
+        if not _blas_warned:
+            _blas_warned = True
+            warnings.warn(
+                f"stylelib could not limit BLAS to one thread for L-BFGS-B ({exc!r}); "
+                "it runs on with BLAS's own threads (slower on few cores, same method)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return None
 
 
 def driver_in_use() -> bool:
