@@ -64,10 +64,11 @@ def _routine():
 #: sets it False to time the difference).
 LIMIT_BLAS = True
 
-#: threadpoolctl's threading layers whose limit is process-wide: OpenBLAS (or BLIS) with threads of
-#: its own, as in NumPy's and SciPy's PyPI wheels. OpenMP builds (conda-forge's OpenBLAS) are left
-#: alone: their limit is per calling thread, and they were not measured.
-_SHARED_POOLS = ["pthreads", "windows"]
+#: threadpoolctl's threading layer for a process-wide pool: OpenBLAS (or BLIS) with threads of its
+#: own, as in NumPy's and SciPy's PyPI wheels (threadpoolctl reports Windows threads under this
+#: name too). OpenMP builds are left alone: their limit is per calling thread, and they were not
+#: measured; so are MKL and libraries threadpoolctl does not find.
+_SHARED_POOLS = ["pthreads"]
 
 _blas_lock = threading.Lock()
 _blas_users = 0
