@@ -36,6 +36,11 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def blas_thread_counts() -> set[int]:
+    """The thread counts of the BLAS libraries loaded in this process, as threadpoolctl sees them."""
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) not in (3, 4) or argv[3:] not in ([], ["unlimited"]):
         raise SystemExit(__doc__.split(":")[0].strip("`"))
@@ -48,7 +53,7 @@ def main(argv: list[str]) -> int:
     seen = set()
 
     def blas_threads(*_):
-        seen.update(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+        seen.update(blas_thread_counts())
 
     with routine_timed(time.perf_counter) as spent:
         start, cpu = time.perf_counter(), cpu_seconds()
@@ -65,9 +70,7 @@ def main(argv: list[str]) -> int:
         "limited_by_stylelib": lbfgsb.LIMIT_BLAS,
         "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
         "blas_threads_in_run": sorted(seen),
-        "blas_threads_outside": sorted(
-            {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
-        ),
+        "blas_threads_outside": sorted(blas_thread_counts()),
         "pair": name,
         "size": size,
         "steps": steps,

@@ -23,8 +23,9 @@ Variants (``--variant``, repeatable; ``name`` or ``name:argument``):
   costs one evaluation);
 * ``scale:T``: the pixels with bounds, the loss (and so its gradient) multiplied by T / max|g|, g
   the gradient at the start: L-BFGS-B's first trial step (the negative gradient, projected onto
-  the box) then moves no pixel by more than T, where the unscaled loss pushes nearly every pixel
-  to a bound; later steps are scaled by L-BFGS-B's own curvature estimate;
+  the box) then moves no pixel by more than T, where the unscaled loss sends every pixel whose
+  gradient exceeds its distance to a bound onto it; later steps are scaled by L-BFGS-B's own
+  curvature estimate;
 * ``diag:P``: a per-pixel scaling: x = d * z with d = (|g| + 0.01 mean |g|)^-P, |g| the RMS over
   colours of the gradient at the start, normalised to geometric mean 1; bounds [0, 1/d] keep the
   box.
