@@ -25,10 +25,12 @@ bench-reference``) measures it once per pair and keeps it in results/reference_5
 fingerprint: the sha256 of the weights file and of each image's pixels, of the reference's source
 code, and TensorFlow's version. The race at 512 px reads that file and refuses a stale entry.
 
-Rows are written to the results file as each one ends, with a fingerprint of the code that made
-them (stylelib's source, the reference's source, the weights file, TensorFlow's version); a run
-stopped half-way continues where it was, and rows of other code are measured again (``--fresh``
-measures every row again).
+Rows are written to the results file as each one ends, each with the run that made it (date,
+git commit, command, and a fingerprint of the code: stylelib's source, the reference's source,
+the weights file, TensorFlow's version). A run stopped half-way continues where it was; a
+requested row made by other code is measured again, and rows not requested are kept, so the
+sizes can be measured in separate sittings (``--sizes 256``); the table names the runs its rows
+come from. ``--fresh`` starts from an empty file.
 
 Settings pairs (pairs.SETTINGS_PAIRS) were used to choose stylelib's settings; the held-out pairs
 were not. The default runs the held-out pairs; ``--pairs settings`` the others (for tuning).
@@ -49,6 +51,7 @@ import json
 import os
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -371,18 +374,50 @@ def pair_names(config: dict, which: str) -> list[str]:
     return list(chosen.get(which, pairs.PAIRS))
 
 
-def measure(config: dict, names: list[str], weights: Path, path: Path, fresh: bool) -> dict:
-    """Every row of the config, written to ``path`` as it ends; rows there of this code kept."""
+def code_version() -> str | None:
+    """The git commit the benchmarks run from (short hash; "+changes" when the work tree differs
+    from it under stylelib/ or benchmarks/), or None outside a git clone."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "stylelib", "benchmarks/*.py"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if changed else "")
+
+
+def measure(
+    config: dict, names: list[str], weights: Path, path: Path, fresh: bool, command: str = ""
+) -> dict:
+    """Every row of the config, written to ``path`` as it ends.
+
+    Each row records the run that made it (``row["run"]``: date, git commit, command, and the
+    code fingerprint). Rows already in ``path`` are kept: a requested row made by this code is
+    not measured again, one made by other code is; rows not requested stay as they were, so a
+    suite can be measured size by size over several sittings (the table says which run made
+    which rows). ``fresh``: start from an empty file.
+    """
     fingerprint = code_fingerprint(weights)
-    report = {"rows": {}}
+    report = {"rows": {}, "race_512": {}}
     if path.exists() and not fresh:
-        old = json.loads(path.read_text())
-        if old.get("fingerprint") == fingerprint:
-            report = old
-    else:
-        report["race_512"] = {}
+        report = json.loads(path.read_text())
+    this_run = {
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": code_version(),
+        "command": command,
+        "fingerprint": fingerprint,
+    }
     report.update(
-        date=time.strftime("%Y-%m-%d"),
+        date=this_run["date"],
         machine=run.machine(),
         fingerprint=fingerprint,
         config=config,
@@ -395,10 +430,14 @@ def measure(config: dict, names: list[str], weights: Path, path: Path, fresh: bo
         for tv_weight in config["loops"]:
             for name in names:
                 key = _key(name, size, tv_weight)
-                if key in report["rows"]:
+                old = report["rows"].get(key)
+                if old is not None and old["run"]["fingerprint"] == fingerprint:
                     print(f"{key}: kept from an earlier run of this code")
                     continue
+                if old is not None:
+                    print(f"{key}: made by other code ({old['run']['commit']}): measured again")
                 row = race_row(name, size, tv_weight, config, model, weights)
+                row["run"] = this_run
                 report["rows"][key] = row
                 _write_json(path, report)
                 print(f"{key}: {json.dumps(run._rounded(_summary(row)))}", flush=True)
@@ -448,10 +487,19 @@ def markdown(report: dict) -> str:
     rows = list(report["rows"].values())
     held = set(pairs.HELD_OUT_PAIRS)
     trained = report.get("weights_trained")
+    runs = _runs(rows)
+    if len(runs) == 1:
+        (only,) = runs
+        where = f"`{only['command'] or 'python benchmarks/suite.py'}`" + (
+            f" on `{only['commit']}`" if only["commit"] else ""
+        )
+        measured = f"Measured {only['date']}"
+    else:
+        where = "several runs, listed below the tables"
+        measured = "Measured"
     lines = [
-        f"Measured {report['date']} on {m['cpu']}, {m['cores']} cores, no GPU, TensorFlow "
-        f"{m['tensorflow']} (`{report.get('command', 'python benchmarks/suite.py')}`, "
-        "`benchmarks/results/"
+        f"{measured} on {m['cpu']}, {m['cores']} cores, no GPU, TensorFlow "
+        f"{m['tensorflow']} ({where}, `benchmarks/results/"
         f"{report.get('name', 'suite')}.json`), "
         + (
             'with untrained VGG19 weights (stylelib\'s seeded `"random"` network): the times '
@@ -502,7 +550,38 @@ def markdown(report: dict) -> str:
             f"| final (TV 30), {big[0]['size']} px, coarse to fine, against the stored reference "
             f"| {len(big)} | {_verdict(median, TARGETS['512']['median'])} | {worst:.1f}× |"
         )
+    if len(runs) > 1:
+        lines += ["", "The rows come from these runs:", ""]
+        for each in runs:
+            lines.append(
+                f"- {each['date']}, `{each['command']}`"
+                + (f" on `{each['commit']}`" if each["commit"] else "")
+                + f": {_which_rows(each['rows'])} (stylelib source {each['fingerprint']['stylelib']})"
+            )
+        for part in ("weights", "reference", "tensorflow"):
+            if len({each["fingerprint"][part] for each in runs}) > 1:
+                lines.append(f"\n**The runs differ in {part}: their rows do not compare.**")
     return "\n".join(lines) + "\n"
+
+
+def _runs(rows: list[dict]) -> list[dict]:
+    """The runs that made these rows, oldest first, each with its rows."""
+    runs = {}
+    for row in rows:
+        key = json.dumps(row["run"], sort_keys=True)
+        runs.setdefault(key, {**row["run"], "rows": []})["rows"].append(row)
+    return sorted(runs.values(), key=lambda r: (r["date"], r["commit"] or ""))
+
+
+def _which_rows(rows: list[dict]) -> str:
+    """'128 px, both loops' and the like: which rows of the table one run made."""
+    parts = []
+    for size in sorted({r["size"] for r in rows}):
+        loops = sorted({r["tv_weight"] for r in rows if r["size"] == size})
+        pairs_ = {r["pair"] for r in rows if r["size"] == size}
+        what = "both loops" if len(loops) == 2 else f"the {LOOPS[loops[0]]} loop"
+        parts.append(f"{size} px, {what}, {len(pairs_)} pairs")
+    return "; ".join(parts)
 
 
 def main(argv=None) -> int:
@@ -554,9 +633,10 @@ def main(argv=None) -> int:
     path = args.out / f"{stem}.json"
     if config["race_512"]:  # fail before hours of work, not after
         references = {n: stored_reference(reference_path, n, big["size"], weights) for n in names}
-    report = measure(config, names, weights, path, args.fresh)
+    command = shlex.join(["python", "benchmarks/suite.py", *(argv or sys.argv[1:])])
+    report = measure(config, names, weights, path, args.fresh, command)
     report["name"] = stem
-    report["command"] = shlex.join(["python", "benchmarks/suite.py", *(argv or sys.argv[1:])])
+    report["command"] = command
     if config["race_512"]:
         done = report.setdefault("race_512", {})
         for n in names:

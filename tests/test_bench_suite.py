@@ -84,3 +84,64 @@ def test_pairs_are_distinct_and_held_out_ones_were_never_settings_pairs(suite):
     assert image.shape == (1, 64, 64, 3)
     # drawn from a seed: the same pixels every time
     assert suite.pixels_sha(image) == suite.pixels_sha(pairs.image("stripes", 64))
+
+
+def test_rows_of_other_sittings_are_kept_and_those_of_other_code_measured_again(
+    suite, tmp_path, monkeypatch
+):
+    """A suite measured size by size: a later sitting keeps the rows it was not asked for, even
+    when the code changed in between, measures again a requested row made by other code, and
+    the table names the runs its rows come from."""
+    measured = []
+
+    def fake_row(name, size, tv_weight, config, model, weights):
+        measured.append((name, size))
+        reference = {"seconds": 100.0, "steps": 1000, "loss": 10.0}
+        ours = {"seconds": 10.0, "reached": True, "iterations": 50, "evaluations": 52}
+        row = {"pair": name, "size": size, "tv_weight": tv_weight, "reference": reference}
+        return row | {"stylelib": ours, "speedup": 10.0}
+
+    monkeypatch.setattr(suite, "race_row", fake_row)
+    monkeypatch.setattr(suite, "warm_up", lambda model, weights: None)
+    monkeypatch.setattr(suite.run, "TutorialModel", lambda weights: None)
+    monkeypatch.setattr(suite.stylelib, "load_vgg19", lambda weights: None)
+    weights = tmp_path / "vgg19_random_notop.weights.h5"
+    weights.write_bytes(b"not really weights")
+    path = tmp_path / "suite.json"
+    names = list(suite.pairs.HELD_OUT_PAIRS)[:2]
+    config = {"sizes": [128], "loops": [0.0], "pairs": names}
+
+    first = suite.measure(config, names, weights, path, fresh=False, command="first")
+    assert measured == [(names[0], 128), (names[1], 128)]
+    assert {r["run"]["command"] for r in first["rows"].values()} == {"first"}
+    # the same code again: nothing to measure
+    suite.measure(config, names, weights, path, fresh=False, command="again")
+    assert len(measured) == 2
+
+    monkeypatch.setattr(suite, "stylelib_source_sha", lambda: "changed")
+    second = suite.measure(config | {"sizes": [256]}, names, weights, path, False, "second")
+    assert measured[2:] == [(names[0], 256), (names[1], 256)]
+    commands = {key: row["run"]["command"] for key, row in second["rows"].items()}
+    assert commands == {
+        f"{names[0]} 128px tv0": "first",
+        f"{names[1]} 128px tv0": "first",
+        f"{names[0]} 256px tv0": "second",
+        f"{names[1]} 256px tv0": "second",
+    }
+    table = suite.markdown(second)
+    assert "several runs, listed below the tables" in table
+    assert (
+        "`first`" in table
+        and "`second`" in table
+        and "128 px, the first (TV 0) loop, 2 pairs" in table
+    )
+    assert "do not compare" not in table  # only stylelib's source differs between the runs
+
+    # a requested row made by other code is measured again
+    third = suite.measure(config, names, weights, path, fresh=False, command="third")
+    assert measured[4:] == [(names[0], 128), (names[1], 128)]
+    assert third["rows"][f"{names[0]} 128px tv0"]["run"]["command"] == "third"
+    # --fresh: only this sitting's rows
+    fresh = suite.measure(config, names, weights, path, fresh=True, command="fresh")
+    assert sorted(fresh["rows"]) == sorted(f"{n} 128px tv0" for n in names)
+    assert "several runs" not in suite.markdown(fresh)
