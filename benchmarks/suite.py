@@ -209,6 +209,8 @@ def stylelib_to(
         "evaluations": sum(s["evaluations"] for s in finished) + stopped["evaluations"],
         "iterations_per_scale": per_scale,
         "final_loss": result.history[-1].total,
+        # the last scale's loss after each iteration (index 0: its start), not stored in rows
+        "totals": [r.total for r in result.history if r.scale == last],
     }
 
 
@@ -241,6 +243,7 @@ def race_row(name: str, size: int, tv_weight: float, config: dict, model, weight
             f"reference's image, the reference {reference['loss']:.6g}: not the same function"
         )
     ours = stylelib_to(content, style, tv_weight, reference["loss"], config["lbfgs_steps"], weights)
+    ours.pop("totals")
     return {
         "pair": name,
         "size": size,
@@ -338,6 +341,7 @@ def race_512(name: str, size: int, steps, reference: dict, weights: Path) -> dic
     """stylelib (coarse to fine, its defaults) to the stored reference's loss at ``size`` px."""
     content, style = pairs.pair(name, size)
     ours = stylelib_to(content, style, REFERENCE_TV, reference["loss"], steps, weights)
+    ours.pop("totals")
     return {
         "pair": name,
         "size": size,

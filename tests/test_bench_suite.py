@@ -145,3 +145,40 @@ def test_rows_of_other_sittings_are_kept_and_those_of_other_code_measured_again(
     fresh = suite.measure(config, names, weights, path, fresh=True, command="fresh")
     assert sorted(fresh["rows"]) == sorted(f"{n} 128px tv0" for n in names)
     assert "several runs" not in suite.markdown(fresh)
+
+
+def test_beyond_continues_a_first_loop_miss_to_the_reference_loss(smoke, tmp_path):
+    """benchmarks/beyond.py: a row that reached the reference after k iterations, rewritten as
+    a miss of a shorter default run, is reached again after exactly k iterations by the longer
+    run (without TV, more steps continue the same run)."""
+    report = json.loads((smoke / "suite_smoke.json").read_text())
+    first = {k: r for k, r in report["rows"].items() if r["tv_weight"] == 0.0}
+    key = max(first, key=lambda k: first[k]["stylelib"]["iterations"])
+    row = first[key]
+    k = row["stylelib"]["iterations"]
+    assert row["stylelib"]["reached"] and k >= 2, (key, row["stylelib"])
+    for other in first.values():
+        other["stylelib"]["reached"] = True  # only the rewritten row is a miss
+    row["stylelib"].update(reached=False, iterations=1)
+    path = tmp_path / "suite_smoke.json"
+    path.write_text(json.dumps(report))
+    done = run_benchmark("beyond.py", "--report", path, "--steps", 30, "--out", tmp_path)
+    out = json.loads((tmp_path / "beyond.json").read_text())
+    assert [r["pair"] for r in out["rows"]] == [row["pair"]]
+    ours = out["rows"][0]["stylelib"]
+    assert ours["reached"] and ours["iterations"] == k, done.stdout
+    assert out["rows"][0]["speedup"] == pytest.approx(
+        row["reference"]["seconds"] / ours["seconds"], 1e-3
+    )
+    assert f"reached after {k} it." in (tmp_path / "beyond.md").read_text()
+
+
+def test_beyond_refuses_a_report_without_misses(smoke, tmp_path):
+    report = json.loads((smoke / "suite_smoke.json").read_text())
+    for row in report["rows"].values():
+        row["stylelib"]["reached"] = True
+    path = tmp_path / "suite_smoke.json"
+    path.write_text(json.dumps(report))
+    beyond = import_benchmark("beyond")
+    with pytest.raises(SystemExit, match="no first-loop misses to continue"):
+        beyond.main(["--report", str(path), "--out", str(tmp_path)])
