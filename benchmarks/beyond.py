@@ -36,12 +36,14 @@ HERE = Path(__file__).resolve().parent
 
 
 def misses(report: dict, sizes: list[int] | None) -> list[dict]:
-    """The first-loop rows of a suite report whose default run ended above the reference."""
+    """The first-loop rows of a suite report whose default run ended above the reference, at
+    one scale (coarse to fine shares ``steps`` among the scales: more is another run)."""
     return [
         row
         for row in report["rows"].values()
         if row["tv_weight"] == 0.0
         and not row["stylelib"]["reached"]
+        and len(row["stylelib"].get("iterations_per_scale", [0])) == 1  # one scale only
         and (not sizes or row["size"] in sizes)
     ]
 
@@ -53,9 +55,11 @@ def continue_row(row: dict, steps: int, weights: Path) -> dict:
         raise SystemExit(f"{row['pair']}: the content's pixels differ from the suite's row")
     target = row["reference"]["loss"]
     ours = suite.stylelib_to(content, style, 0.0, target, steps, weights)
-    totals = ours.pop("totals")
+    totals = ours.pop("totals")  # one scale: index k is the loss after k iterations
     default = row["stylelib"]["iterations"]
     at_default = totals[default] if len(totals) > default else None
+    made = row["run"]["fingerprint"]
+    now = suite.code_fingerprint(weights)
     return {
         "pair": row["pair"],
         "size": row["size"],
@@ -63,6 +67,9 @@ def continue_row(row: dict, steps: int, weights: Path) -> dict:
         "default_iterations": default,
         "default_final_loss": row["stylelib"]["final_loss"],
         "loss_at_default_now": at_default,
+        # the continuation check: the default run's last loss, as the suite stored it
+        "same_as_default_run": _same(at_default, row["stylelib"]["final_loss"]),
+        "same_stylelib_as_row": made["stylelib"] == now["stylelib"],
         "steps": steps,
         "stylelib": ours,
         "speedup": row["reference"]["seconds"] / ours["seconds"] if ours["reached"] else None,
@@ -72,7 +79,7 @@ def continue_row(row: dict, steps: int, weights: Path) -> dict:
 
 def _same(now: float | None, stored: float) -> bool:
     """The suite stores losses to 4 significant digits: equal to those."""
-    return now is not None and abs(now - stored) <= 5e-4 * abs(stored)
+    return now is not None and float(f"{now:.4g}") == stored
 
 
 def markdown(report: dict) -> str:
@@ -80,8 +87,25 @@ def markdown(report: dict) -> str:
     lines = [
         f"Measured {report['date']} (`{report['command']}`"
         + (f" on `{report['commit']}`" if report.get("commit") else "")
-        + f", `benchmarks/results/{report['name']}.json`), untrained VGG19 weights; the "
-        "reference's time is the one the suite measured for the row.",
+        + f", `benchmarks/results/{report['name']}.json`), "
+        + (
+            "untrained VGG19 weights"
+            if report["weights_trained"] is False
+            else "the VGG19 weights file named in the JSON"
+        )
+        + "; the reference's time is the one the suite measured for the row."
+        + (
+            " **On some rows the loss after the default run's iterations differs from the "
+            "row's: there the longer run is not the default one continued.**"
+            if not all(r["same_as_default_run"] for r in report["rows"])
+            else ""
+        )
+        + (
+            " The suite's rows were made by another version of stylelib's source than this run"
+            " (both in the JSON)."
+            if not all(r["same_stylelib_as_row"] for r in report["rows"])
+            else ""
+        ),
         "",
         "| pair | size | reference: loss, time | stylize's default run (the suite's row) "
         f"| stylize, up to {report['steps']} iterations | speed-up |",
@@ -121,8 +145,15 @@ def main(argv=None) -> int:
     if not rows:
         raise SystemExit(f"--report: {args.report}: no first-loop misses to continue")
     weights = run.weights_file(args.work)
-    if suite.file_sha(weights) != report["fingerprint"]["weights"]:
-        raise SystemExit(f"{weights}: not the weights file the suite's rows were measured with")
+    now = suite.code_fingerprint(weights)
+    for row in rows:  # the reference's time is reused: its code, weights and TF must not differ
+        made = row["run"]["fingerprint"]
+        for part in ("weights", "reference", "tensorflow"):
+            if made[part] != now[part]:
+                raise SystemExit(
+                    f"--report: row {row['pair']} {row['size']}px was measured with another "
+                    f"{part} ({made[part]}, now {now[part]}): measure it again with suite.py"
+                )
     model = run.TutorialModel(weights)
     stylelib.load_vgg19(str(weights))
     suite.warm_up(model, weights)
@@ -132,12 +163,13 @@ def main(argv=None) -> int:
         "command": shlex.join(["python", "benchmarks/beyond.py", *(argv or sys.argv[1:])]),
         "name": args.name,
         "steps": args.steps,
-        "fingerprint": suite.code_fingerprint(weights),
+        "fingerprint": now,
+        "weights_trained": report.get("weights_trained"),
         "rows": [],
     }
     for row in rows:
         done = continue_row(row, args.steps, weights)
-        same = _same(done["loss_at_default_now"], row["stylelib"]["final_loss"])
+        same = done["same_as_default_run"]
         print(
             f"{row['pair']} {row['size']}px: after {done['default_iterations']} it. "
             f"{done['loss_at_default_now']} (the suite's row: {row['stylelib']['final_loss']}, "

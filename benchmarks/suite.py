@@ -416,6 +416,7 @@ def measure(
         report = json.loads(path.read_text())
     this_run = {
         "date": time.strftime("%Y-%m-%d"),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "commit": code_version(),
         "command": command,
         "fingerprint": fingerprint,
@@ -435,16 +436,18 @@ def measure(
             for name in names:
                 key = _key(name, size, tv_weight)
                 old = report["rows"].get(key)
-                if old is not None and old["run"]["fingerprint"] == fingerprint:
+                if old is not None and old.get("run", {}).get("fingerprint") == fingerprint:
                     print(f"{key}: kept from an earlier run of this code")
                     continue
                 if old is not None:
-                    print(f"{key}: made by other code ({old['run']['commit']}): measured again")
+                    made = old.get("run", {}).get("commit")
+                    print(f"{key}: made by other code ({made}): measured again")
                 row = race_row(name, size, tv_weight, config, model, weights)
                 row["run"] = this_run
                 report["rows"][key] = row
                 _write_json(path, report)
                 print(f"{key}: {json.dumps(run._rounded(_summary(row)))}", flush=True)
+    report["last_run"] = this_run
     return report
 
 
@@ -574,7 +577,7 @@ def _runs(rows: list[dict]) -> list[dict]:
     for row in rows:
         key = json.dumps(row["run"], sort_keys=True)
         runs.setdefault(key, {**row["run"], "rows": []})["rows"].append(row)
-    return sorted(runs.values(), key=lambda r: (r["date"], r["commit"] or ""))
+    return sorted(runs.values(), key=lambda r: (r.get("time", r["date"]), r["commit"] or ""))
 
 
 def _which_rows(rows: list[dict]) -> str:
@@ -597,7 +600,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--reference", action="store_true", help="measure the 512 px reference (hours)"
     )
-    parser.add_argument("--fresh", action="store_true", help="measure every row again")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start from an empty results file: drops every row, of any size, made before",
+    )
     parser.add_argument(
         "--sizes", type=int, nargs="+", help="only these sizes (the rest can follow later)"
     )
@@ -644,10 +651,16 @@ def main(argv=None) -> int:
     if config["race_512"]:
         done = report.setdefault("race_512", {})
         for n in names:
-            if n in done and done[n]["reference"]["fingerprint"] == references[n]["fingerprint"]:
+            old = done.get(n)
+            if (
+                old is not None
+                and old["reference"]["fingerprint"] == references[n]["fingerprint"]
+                and old.get("run", {}).get("fingerprint") == report["last_run"]["fingerprint"]
+            ):
                 print(f"{n} {big['size']}px: kept from an earlier run of this code")
                 continue
             done[n] = race_512(n, big["size"], config["lbfgs_steps"], references[n], weights)
+            done[n]["run"] = report["last_run"]
             _write_json(path, report)
             print(f"{n} {big['size']}px: {json.dumps(run._rounded(_summary(done[n])))}", flush=True)
     _write_json(path, report)

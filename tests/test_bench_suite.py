@@ -148,9 +148,9 @@ def test_rows_of_other_sittings_are_kept_and_those_of_other_code_measured_again(
 
 
 def test_beyond_continues_a_first_loop_miss_to_the_reference_loss(smoke, tmp_path):
-    """benchmarks/beyond.py: a row that reached the reference after k iterations, rewritten as
-    a miss of a shorter default run, is reached again after exactly k iterations by the longer
-    run (without TV, more steps continue the same run)."""
+    """benchmarks/beyond.py: a row that reached the reference after k iterations, marked as a
+    miss, is run again with twice the suite's steps: its loss after k iterations is the row's
+    (without TV, more steps continue the same run) and it reaches the reference after k."""
     report = json.loads((smoke / "suite_smoke.json").read_text())
     first = {k: r for k, r in report["rows"].items() if r["tv_weight"] == 0.0}
     key = max(first, key=lambda k: first[k]["stylelib"]["iterations"])
@@ -158,22 +158,21 @@ def test_beyond_continues_a_first_loop_miss_to_the_reference_loss(smoke, tmp_pat
     k = row["stylelib"]["iterations"]
     assert row["stylelib"]["reached"] and k >= 2, (key, row["stylelib"])
     for other in first.values():
-        other["stylelib"]["reached"] = True  # only the rewritten row is a miss
-    row["stylelib"].update(reached=False, iterations=1)
+        other["stylelib"]["reached"] = other is not row  # only this row is a miss
     path = tmp_path / "suite_smoke.json"
     path.write_text(json.dumps(report))
-    done = run_benchmark("beyond.py", "--report", path, "--steps", 30, "--out", tmp_path)
+    done = run_benchmark("beyond.py", "--report", path, "--steps", 60, "--out", tmp_path)
     out = json.loads((tmp_path / "beyond.json").read_text())
     assert [r["pair"] for r in out["rows"]] == [row["pair"]]
-    ours = out["rows"][0]["stylelib"]
+    result = out["rows"][0]
+    assert result["same_as_default_run"] and result["same_stylelib_as_row"], done.stdout
+    ours = result["stylelib"]
     assert ours["reached"] and ours["iterations"] == k, done.stdout
-    assert out["rows"][0]["speedup"] == pytest.approx(
-        row["reference"]["seconds"] / ours["seconds"], 1e-3
-    )
+    assert result["speedup"] == pytest.approx(row["reference"]["seconds"] / ours["seconds"], 1e-3)
     assert f"reached after {k} it." in (tmp_path / "beyond.md").read_text()
 
 
-def test_beyond_refuses_a_report_without_misses(smoke, tmp_path):
+def test_beyond_refuses_a_report_without_misses_or_of_other_weights(smoke, tmp_path):
     report = json.loads((smoke / "suite_smoke.json").read_text())
     for row in report["rows"].values():
         row["stylelib"]["reached"] = True
@@ -181,4 +180,10 @@ def test_beyond_refuses_a_report_without_misses(smoke, tmp_path):
     path.write_text(json.dumps(report))
     beyond = import_benchmark("beyond")
     with pytest.raises(SystemExit, match="no first-loop misses to continue"):
+        beyond.main(["--report", str(path), "--out", str(tmp_path)])
+    row = report["rows"]["hopper-waves 48px tv0"]
+    row["stylelib"]["reached"] = False
+    row["run"]["fingerprint"]["weights"] = "0" * 16
+    path.write_text(json.dumps(report))
+    with pytest.raises(SystemExit, match="hopper-waves 48px was measured with another weights"):
         beyond.main(["--report", str(path), "--out", str(tmp_path)])
