@@ -48,18 +48,18 @@ def misses(report: dict, sizes: list[int] | None) -> list[dict]:
     ]
 
 
-def continue_row(row: dict, steps: int, weights: Path) -> dict:
-    """stylize on the row's pair with ``steps`` iterations, to the row's reference loss."""
+def continue_row(row: dict, steps: int, weights: Path, now: dict) -> dict:
+    """stylize on the row's pair with ``steps`` iterations, to the row's reference loss.
+    ``now``: this run's code fingerprint (suite.code_fingerprint)."""
     content, style = pairs.pair(row["pair"], row["size"])
     if suite.pixels_sha(content) != row["images"]["content"]:
         raise SystemExit(f"{row['pair']}: the content's pixels differ from the suite's row")
     target = row["reference"]["loss"]
-    ours = suite.stylelib_to(content, style, 0.0, target, steps, weights)
+    ours = suite.stylelib_to(content, style, 0.0, target, steps, weights, with_totals=True)
     totals = ours.pop("totals")  # one scale: index k is the loss after k iterations
     default = row["stylelib"]["iterations"]
     at_default = totals[default] if len(totals) > default else None
     made = row["run"]["fingerprint"]
-    now = suite.code_fingerprint(weights)
     return {
         "pair": row["pair"],
         "size": row["size"],
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
         "rows": [],
     }
     for row in rows:
-        done = continue_row(row, args.steps, weights)
+        done = continue_row(row, args.steps, weights, now)
         same = done["same_as_default_run"]
         print(
             f"{row['pair']} {row['size']}px: after {done['default_iterations']} it. "

@@ -163,7 +163,14 @@ def code_fingerprint(weights: Path) -> dict:
 
 
 def stylelib_to(
-    content, style, tv_weight: float, target: float, steps, weights: Path, **options
+    content,
+    style,
+    tv_weight: float,
+    target: float,
+    steps,
+    weights: Path,
+    with_totals: bool = False,
+    **options,
 ) -> dict:
     """stylize (tutorial preset, L-BFGS, defaults otherwise) until its loss is <= ``target``.
 
@@ -209,9 +216,10 @@ def stylelib_to(
         "evaluations": sum(s["evaluations"] for s in finished) + stopped["evaluations"],
         "iterations_per_scale": per_scale,
         "final_loss": result.history[-1].total,
-        # the last scale's loss after each iteration (index 0: its start), not stored in rows
-        "totals": [r.total for r in result.history if r.scale == last],
-    }
+    } | (
+        # with_totals: the last scale's loss after each iteration (index 0: its start)
+        {"totals": [r.total for r in result.history if r.scale == last]} if with_totals else {}
+    )
 
 
 def reference_run(model, content, style, tv_weight: float, steps: int) -> dict:
@@ -243,7 +251,6 @@ def race_row(name: str, size: int, tv_weight: float, config: dict, model, weight
             f"reference's image, the reference {reference['loss']:.6g}: not the same function"
         )
     ours = stylelib_to(content, style, tv_weight, reference["loss"], config["lbfgs_steps"], weights)
-    ours.pop("totals")
     return {
         "pair": name,
         "size": size,
@@ -341,7 +348,6 @@ def race_512(name: str, size: int, steps, reference: dict, weights: Path) -> dic
     """stylelib (coarse to fine, its defaults) to the stored reference's loss at ``size`` px."""
     content, style = pairs.pair(name, size)
     ours = stylelib_to(content, style, REFERENCE_TV, reference["loss"], steps, weights)
-    ours.pop("totals")
     return {
         "pair": name,
         "size": size,
@@ -436,12 +442,11 @@ def measure(
             for name in names:
                 key = _key(name, size, tv_weight)
                 old = report["rows"].get(key)
-                if old is not None and old.get("run", {}).get("fingerprint") == fingerprint:
+                if old is not None and old["run"]["fingerprint"] == fingerprint:
                     print(f"{key}: kept from an earlier run of this code")
                     continue
                 if old is not None:
-                    made = old.get("run", {}).get("commit")
-                    print(f"{key}: made by other code ({made}): measured again")
+                    print(f"{key}: made by other code ({old['run']['commit']}): measured again")
                 row = race_row(name, size, tv_weight, config, model, weights)
                 row["run"] = this_run
                 report["rows"][key] = row
