@@ -494,7 +494,12 @@ def _verdict(value: float, target: float) -> str:
 
 
 def markdown(report: dict) -> str:
-    """The README's tables: per pair, then median and worst against the targets."""
+    """The README's tables: per pair, then median and worst against the targets.
+
+    From the numbers as stored (4 significant digits), so that a run's own table and ``--render``
+    of its JSON (how the README is rebuilt from several sittings) print the same figures.
+    """
+    report = run._rounded(report)
     m = report["machine"]
     rows = list(report["rows"].values())
     held = set(pairs.HELD_OUT_PAIRS)

@@ -59,6 +59,20 @@ def test_the_table_says_which_pairs_chose_the_settings(smoke):
     assert "target 15×" in table and "target 6×" in table
 
 
+def test_the_written_table_is_the_one_the_stored_report_renders(smoke, suite):
+    # The run's table comes from the numbers it stores (4 digits), so `--render` of the JSON (how
+    # the README is rebuilt from several sittings) cannot print another rounding of the same row.
+    report = json.loads((smoke / "suite_smoke.json").read_text())
+    assert (smoke / "suite_smoke.md").read_text() == suite.markdown(report)
+    # a row whose unrounded times round differently from the stored ones (840.54 s is stored as
+    # 840.5, which prints as 840; 840.54 / 83.64 = 10.05 prints as 10.0, the stored 10.05 as 10.1)
+    row = next(r for r in report["rows"].values() if r["speedup"] is not None)
+    row["reference"]["seconds"], row["stylelib"]["seconds"] = 840.54, 83.64
+    row["speedup"] = 840.54 / 83.64
+    stored = json.loads(json.dumps(suite.run._rounded(report)))
+    assert suite.markdown(report) == suite.markdown(stored)
+
+
 def test_a_stale_or_missing_reference_is_refused_naming_what_changed(smoke, suite, tmp_path):
     weights = BENCHMARKS / "work" / "vgg19_random_notop.weights.h5"
     stored = json.loads((smoke / "reference_64.json").read_text())
