@@ -64,13 +64,17 @@ def test_the_written_table_is_the_one_the_stored_report_renders(smoke, suite):
     # the README is rebuilt from several sittings) cannot print another rounding of the same row.
     report = json.loads((smoke / "suite_smoke.json").read_text())
     assert (smoke / "suite_smoke.md").read_text() == suite.markdown(report)
-    # a row whose unrounded times round differently from the stored ones (840.54 s is stored as
-    # 840.5, which prints as 840; 840.54 / 83.64 = 10.05 prints as 10.0, the stored 10.05 as 10.1)
-    row = next(r for r in report["rows"].values() if r["speedup"] is not None)
+    # a row whose unrounded times round differently from the stored ones: 840.54 s is stored as
+    # 840.5 (printed 840 s); the ratio 10.0495 is stored as 10.05, which would print 10.1×, while
+    # the stored times give 10.049, printed 10.0× as the run measured it
+    reached = [r for r in report["rows"].values() if r["speedup"] is not None]
+    assert reached, "no smoke row reached its reference"
+    row = reached[0]
     row["reference"]["seconds"], row["stylelib"]["seconds"] = 840.54, 83.64
     row["speedup"] = 840.54 / 83.64
     stored = json.loads(json.dumps(suite.run._rounded(report)))
     assert suite.markdown(report) == suite.markdown(stored)
+    assert "**10.0×**" in suite.markdown(stored) and "**10.1×**" not in suite.markdown(stored)
 
 
 def test_a_stale_or_missing_reference_is_refused_naming_what_changed(smoke, suite, tmp_path):
