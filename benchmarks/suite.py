@@ -24,6 +24,8 @@ must agree to 1e-3: a check that both sides minimise the same function.
 bench-reference``) measures it once per pair and keeps it in results/reference_512.json with a
 fingerprint: the sha256 of the weights file and of each image's pixels, of the reference's source
 code, and TensorFlow's version. The race at 512 px reads that file and refuses a stale entry.
+``--only PAIR ...`` restricts a run (references, rows, race) to those pairs, and ``--sizes 512``
+runs only the race, so references can be measured and raced a few pairs at a time.
 
 Rows are written to the results file as each one ends, each with the run that made it (date,
 git commit, command, and a fingerprint of the code: stylelib's source, the reference's source,
@@ -36,7 +38,8 @@ Settings pairs (pairs.SETTINGS_PAIRS) were used to choose stylelib's settings; t
 were not. The default runs the held-out pairs; ``--pairs settings`` the others (for tuning).
 
 Usage: ``python benchmarks/suite.py [--quick | --smoke] [--pairs held-out|settings|all]
-[--reference] [--readme README.md] [--fresh] [--weights FILE] [--out DIR] [--work DIR]`` or
+[--reference] [--only PAIR ...] [--sizes N ...] [--loops TV ...] [--no-512] [--readme README.md]
+[--fresh] [--weights FILE] [--out DIR] [--work DIR]`` or
 ``--render JSON``. The full run (six pairs, 128 and 256 px, both loops, and 512 px against the
 stored reference) takes about four hours on two CPU cores, the reference at 512 px about an hour
 per pair; ``--quick`` (three held-out pairs, 128 px, first loop) about 15 minutes.
@@ -104,6 +107,8 @@ CONFIGS = {
     },
 }
 REFERENCE_SIZE = 512
+#: how the tables name the race at 512 px
+BIG_RACE = "coarse to fine, against the stored reference"
 REFERENCE_TV = 30.0
 #: steps of the stored reference per size (the smoke test's stand-in is not checked)
 REFERENCE_STEPS = {REFERENCE_SIZE: 1000}
@@ -353,6 +358,7 @@ def race_512(name: str, size: int, steps, reference: dict, weights: Path) -> dic
         "size": size,
         "shape": list(content.shape[1:3]),
         "tv_weight": REFERENCE_TV,
+        "against": "stored reference",
         "reference": {k: reference[k] for k in ("seconds", "steps", "loss", "date", "fingerprint")},
         "stylelib": ours,
         "speedup": reference["seconds"] / ours["seconds"] if ours["reached"] else None,
@@ -485,8 +491,10 @@ def _ours(row: dict) -> str:
             f"not reached in {s['iterations']} iterations ({s['seconds']:.0f} s): "
             f"ended at {ratio:.2f}× the reference's loss"
         )
+    per_scale = s.get("iterations_per_scale", [])
+    split = f": {' + '.join(map(str, per_scale))} by scale" if len(per_scale) > 1 else ""
     return (
-        f"{s['seconds']:.1f} s ({s['iterations']} it., "
+        f"{s['seconds']:.1f} s ({s['iterations']} it.{split}, "
         f"{s['evaluations'] / max(1, s['iterations']):.2f} eval./it.)"
     )
 
@@ -510,9 +518,10 @@ def markdown(report: dict) -> str:
     report = run._rounded(report)
     m = report["machine"]
     rows = list(report["rows"].values())
+    big = list(report.get("race_512", {}).values())
     held = set(pairs.HELD_OUT_PAIRS)
     trained = report.get("weights_trained")
-    runs = _runs(rows)
+    runs = _runs(rows + big)
     if len(runs) == 1:
         (only,) = runs
         where = f"`{only['command'] or 'python benchmarks/suite.py'}`" + (
@@ -545,6 +554,13 @@ def markdown(report: dict) -> str:
             f"{LOOPS[r['tv_weight']]} | {ref['loss']:.4g}, {ref['seconds']:.0f} s "
             f"({ref['steps']} steps) | {_ours(r)} | {_speedup(r)} |"
         )
+    for r in sorted(big, key=lambda r: (r["pair"] not in held, r["pair"])):
+        ref = r["reference"]
+        lines.append(
+            f"| {r['pair']} | {'held out' if r['pair'] in held else 'settings'} | {r['size']} px | "
+            f"{LOOPS[r['tv_weight']]}, {BIG_RACE} | {ref['loss']:.4g}, {ref['seconds']:.0f} s "
+            f"({ref['steps']} steps, stored {ref['date']}) | {_ours(r)} | {_speedup(r)} |"
+        )
     lines += [
         "",
         "| held-out pairs | pairs | median speed-up | worst pair |",
@@ -554,10 +570,10 @@ def markdown(report: dict) -> str:
     for r in rows:
         if r["pair"] in held:
             groups.setdefault((r["tv_weight"], r["size"]), []).append(r)
+    expected = len(held.intersection(report["config"]["pairs"] or held))
     for (tv_weight, size), group in sorted(groups.items()):
         median, worst = _stats(group)
         target = TARGETS[tv_weight]
-        expected = len(held.intersection(report["config"]["pairs"] or held))
         if len(group) < expected:  # no verdict on part of the pairs
             lines.append(
                 f"| {LOOPS[tv_weight]}, {size} px | {len(group)} of {expected}: incomplete | "
@@ -568,13 +584,20 @@ def markdown(report: dict) -> str:
             f"| {LOOPS[tv_weight]}, {size} px | {len(group)} | "
             f"{_verdict(median, target['median'])} | {_verdict(worst, target['worst'])} |"
         )
-    big = [r for r in report.get("race_512", {}).values() if r["pair"] in held]
-    if big:
-        median, worst = _stats(big)
-        lines.append(
-            f"| final (TV 30), {big[0]['size']} px, coarse to fine, against the stored reference "
-            f"| {len(big)} | {_verdict(median, TARGETS['512']['median'])} | {worst:.1f}× |"
-        )
+    big_held = [r for r in big if r["pair"] in held]
+    if big_held:
+        median, worst = _stats(big_held)
+        what = f"| {LOOPS[REFERENCE_TV]}, {big_held[0]['size']} px, {BIG_RACE} "
+        if len(big_held) < expected:  # no verdict on part of the pairs
+            lines.append(
+                f"{what}| {len(big_held)} of {expected}: incomplete | "
+                f"{median:.1f}× of those measured | {worst:.1f}× |"
+            )
+        else:
+            lines.append(
+                f"{what}| {len(big_held)} | {_verdict(median, TARGETS['512']['median'])} | "
+                f"{worst:.1f}× (no target) |"
+            )
     if len(runs) > 1:
         lines += ["", "The rows come from these runs:", ""]
         for each in runs:
@@ -601,11 +624,15 @@ def _runs(rows: list[dict]) -> list[dict]:
 def _which_rows(rows: list[dict]) -> str:
     """'128 px, both loops' and the like: which rows of the table one run made."""
     parts = []
+    races = {r["pair"] for r in rows if r.get("against") == "stored reference"}
+    rows = [r for r in rows if r.get("against") != "stored reference"]
     for size in sorted({r["size"] for r in rows}):
         loops = sorted({r["tv_weight"] for r in rows if r["size"] == size})
         pairs_ = {r["pair"] for r in rows if r["size"] == size}
         what = "both loops" if len(loops) == 2 else f"the {LOOPS[loops[0]]} loop"
         parts.append(f"{size} px, {what}, {len(pairs_)} pairs")
+    if races:
+        parts.append(f"the {REFERENCE_SIZE} px race, {len(races)} pairs")
     return "; ".join(parts)
 
 
@@ -624,7 +651,18 @@ def main(argv=None) -> int:
         help="start from an empty results file: drops every row, of any size, made before",
     )
     parser.add_argument(
-        "--sizes", type=int, nargs="+", help="only these sizes (the rest can follow later)"
+        "--sizes",
+        type=int,
+        nargs="+",
+        help=f"only these sizes (the rest can follow later); {REFERENCE_SIZE}: the race against "
+        "the stored reference",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(pairs.PAIRS),
+        metavar="PAIR",
+        help="only these pairs (a 512 px race needs stored references for these only)",
     )
     parser.add_argument(
         "--loops", type=float, nargs="+", choices=[0.0, 30.0], help="only these TV weights"
@@ -644,14 +682,19 @@ def main(argv=None) -> int:
         return 0
     name = "smoke" if args.smoke else "quick" if args.quick else "full"
     config = dict(CONFIGS[name])
+    big = SMOKE_REFERENCE if args.smoke else {"size": REFERENCE_SIZE, "steps": 1000}
     for key in ("sizes", "loops"):
         config[key] = getattr(args, key) or config[key]
-    config["race_512"] = (config["race_512"] or args.smoke) and not args.no_512
+    config["sizes"] = [s for s in config["sizes"] if s != big["size"]]
+    config["race_512"] = (
+        (config["race_512"] or args.smoke)
+        and not args.no_512
+        and (args.sizes is None or big["size"] in args.sizes)
+    )
     weights = args.weights or run.weights_file(args.work)
     if not weights.is_file():
         raise SystemExit(f"--weights: {weights}: no such file")
-    names = pair_names(config, args.pairs)
-    big = SMOKE_REFERENCE if args.smoke else {"size": REFERENCE_SIZE, "steps": 1000}
+    names = args.only or pair_names(config, args.pairs)  # the config keeps the suite's pairs
     reference_path = args.out / f"reference_{big['size']}.json"
     if args.reference:
         measure_reference(reference_path, names, big["size"], big["steps"], weights)

@@ -57,6 +57,12 @@ def test_the_table_says_which_pairs_chose_the_settings(smoke):
     # the summary is over held-out pairs only: one here, at each loop
     assert "| first (TV 0), 48 px | 1 |" in table and "| final (TV 30), 48 px | 1 |" in table
     assert "target 15×" in table and "target 6×" in table
+    # the race against the stored reference (64 px stands in for 512): a row per pair, and the
+    # summary over the one held-out pair
+    race = "64 px | final (TV 30), coarse to fine, against the stored reference"
+    assert f"| photolike-stripes | held out | {race} |" in table
+    assert f"| hopper-waves | settings | {race} |" in table
+    assert "| final (TV 30), 64 px, coarse to fine, against the stored reference | 1 |" in table
 
 
 def test_the_written_table_is_the_one_the_stored_report_renders(smoke, suite):
@@ -205,3 +211,118 @@ def test_beyond_refuses_a_report_without_misses_or_of_other_weights(smoke, tmp_p
     path.write_text(json.dumps(report))
     with pytest.raises(SystemExit, match="hopper-waves 48px was measured with another weights"):
         beyond.main(["--report", str(path), "--out", str(tmp_path)])
+
+
+def _race_entry(name: str, seconds: float, reached: bool) -> dict:
+    """A race_512 entry as suite.race_512 writes it (made up numbers)."""
+    reference = {"seconds": 3600.0, "steps": 1000, "loss": 5.0, "date": "2026-11-26"}
+    ours = {
+        "seconds": seconds,
+        "reached": reached,
+        "iterations": 312 if reached else 400,
+        "evaluations": 330,
+        "iterations_per_scale": [200, 100, 12] if reached else [200, 100, 100],
+        "final_loss": 4.9 if reached else 6.0,
+    }
+    return {
+        "pair": name,
+        "size": 512,
+        "tv_weight": 30.0,
+        "against": "stored reference",
+        "reference": reference | {"fingerprint": {"weights": "w"}},
+        "stylelib": ours,
+        "speedup": 3600.0 / seconds if reached else None,
+        "run": {
+            "date": "2026-11-26",
+            "time": "2026-11-26T23:00:00",
+            "commit": "abc1234",
+            "command": "race",
+            "fingerprint": {"stylelib": "s", "reference": "r", "weights": "w", "tensorflow": "t"},
+        },
+    }
+
+
+def test_the_512_race_has_a_row_per_pair_and_no_verdict_on_part_of_the_pairs(suite):
+    held = list(suite.pairs.HELD_OUT_PAIRS)
+    report = {
+        "machine": {"cpu": "a CPU", "cores": 2, "tensorflow": "2.20"},
+        "weights_trained": False,
+        "config": {"pairs": None},
+        "rows": {},
+        "race_512": {
+            held[0]: _race_entry(held[0], 180.0, True),
+            held[1]: _race_entry(held[1], 900.0, False),
+        },
+    }
+    table = suite.markdown(report)
+    assert (
+        f"| {held[0]} | held out | 512 px | final (TV 30), coarse to fine, against the stored "
+        "reference | 5, 3600 s (1000 steps, stored 2026-11-26) | 180.0 s (312 it.: 200 + 100 + 12 "
+        "by scale, 1.06 eval./it.) | **20.0×** |"
+    ) in table
+    assert f"| {held[1]} | held out | 512 px |" in table and "ended at 1.20×" in table
+    # two of six pairs: the median of those measured, and no verdict
+    assert "| 2 of 6: incomplete | 10.0× of those measured | 0.0× |" in table
+    assert "met" not in table and "missed, target 20" not in table
+    assert "`race` on `abc1234`" in table
+
+    for name in held[2:]:
+        report["race_512"][name] = _race_entry(name, 150.0, True)
+    table = suite.markdown(report)
+    assert "| 6 | 24.0× (met, target 20×) | 0.0× (no target) |" in table
+
+
+def test_only_and_sizes_512_race_the_named_pairs_without_the_other_rows(
+    suite, tmp_path, monkeypatch
+):
+    """`--sizes 512 --only A B`: the race at 512 px on those pairs, needing their stored
+    references only, and no 128/256 px rows; `--sizes 128` alone: no race."""
+    calls = {"rows": [], "references": [], "races": []}
+
+    def fake_measure(config, names, weights, path, fresh, command=""):
+        calls["rows"].append((list(config["sizes"]), list(names)))
+        last = {
+            "date": "d",
+            "time": "t",
+            "commit": None,
+            "command": command,
+            "fingerprint": {"stylelib": "s", "reference": "r", "weights": "w", "tensorflow": "t"},
+        }
+        return {
+            "rows": {},
+            "race_512": {},
+            "machine": {"cpu": "c", "cores": 2, "tensorflow": "t"},
+            "config": config,
+            "weights_trained": False,
+            "last_run": last,
+        }
+
+    def fake_reference(path, name, size, weights):
+        calls["references"].append(name)
+        return {"seconds": 3600.0, "steps": 1000, "loss": 5.0, "date": "d", "fingerprint": {}}
+
+    def fake_race(name, size, steps, reference, weights):
+        calls["races"].append((name, size))
+        return _race_entry(name, 180.0, True)
+
+    monkeypatch.setattr(suite, "measure", fake_measure)
+    monkeypatch.setattr(suite, "stored_reference", fake_reference)
+    monkeypatch.setattr(suite, "race_512", fake_race)
+    weights = tmp_path / "vgg19_random_notop.weights.h5"
+    weights.write_bytes(b"not really weights")
+    common = ["--weights", str(weights), "--out", str(tmp_path)]
+    a, b = list(suite.pairs.HELD_OUT_PAIRS)[:2]
+    assert suite.main(["--sizes", "512", "--only", a, b, *common]) == 0
+    assert calls == {"rows": [([], [a, b])], "references": [a, b], "races": [(a, 512), (b, 512)]}
+    report = json.loads((tmp_path / "suite.json").read_text())
+    assert sorted(report["race_512"]) == sorted([a, b])
+    assert "2 of 6: incomplete" in (tmp_path / "suite.md").read_text()
+
+    for key in calls:
+        calls[key].clear()
+    (tmp_path / "suite.json").unlink()
+    assert suite.main(["--sizes", "128", *common]) == 0
+    assert calls["rows"] == [([128], list(suite.pairs.HELD_OUT_PAIRS))]
+    assert calls["references"] == calls["races"] == []
+    with pytest.raises(SystemExit):  # argparse: not a pair of the suite
+        suite.main(["--only", "no-such-pair", *common])
