@@ -630,10 +630,14 @@ def _which_rows(rows: list[dict]) -> str:
         loops = sorted({r["tv_weight"] for r in rows if r["size"] == size})
         pairs_ = {r["pair"] for r in rows if r["size"] == size}
         what = "both loops" if len(loops) == 2 else f"the {LOOPS[loops[0]]} loop"
-        parts.append(f"{size} px, {what}, {len(pairs_)} pairs")
+        parts.append(f"{size} px, {what}, {_pairs(len(pairs_))}")
     if races:
-        parts.append(f"the {REFERENCE_SIZE} px race, {len(races)} pairs")
+        parts.append(f"the {REFERENCE_SIZE} px race, {_pairs(len(races))}")
     return "; ".join(parts)
+
+
+def _pairs(n: int) -> str:
+    return f"{n} pair" + ("" if n == 1 else "s")
 
 
 def main(argv=None) -> int:

@@ -266,6 +266,16 @@ def test_the_512_race_has_a_row_per_pair_and_no_verdict_on_part_of_the_pairs(sui
     assert "met" not in table and "missed, target 20" not in table
     assert "`race` on `abc1234`" in table
 
+    # with a row of another run, the table lists both runs and what each made
+    row = _race_entry(held[2], 10.0, True) | {"size": 128, "tv_weight": 0.0}
+    del row["against"]
+    row["reference"] = {"seconds": 250.0, "steps": 1000, "loss": 5.0}
+    row["run"] = row["run"] | {"time": "2026-11-25T10:00:00", "command": "rows"}
+    report["rows"][f"{held[2]} 128px tv0"] = row
+    table = suite.markdown(report)
+    assert "- 2026-11-26, `rows` on `abc1234`: 128 px, the first (TV 0) loop, 1 pair (" in table
+    assert "- 2026-11-26, `race` on `abc1234`: the 512 px race, 2 pairs (" in table
+
     for name in held[2:]:
         report["race_512"][name] = _race_entry(name, 150.0, True)
     table = suite.markdown(report)
