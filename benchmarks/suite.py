@@ -41,8 +41,8 @@ Usage: ``python benchmarks/suite.py [--quick | --smoke] [--pairs held-out|settin
 [--reference] [--only PAIR ...] [--sizes N ...] [--loops TV ...] [--no-512] [--readme README.md]
 [--fresh] [--weights FILE] [--out DIR] [--work DIR]`` or
 ``--render JSON``. The full run (six pairs, 128 and 256 px, both loops, and 512 px against the
-stored reference) takes about four hours on two CPU cores, the reference at 512 px about an hour
-per pair; ``--quick`` (three held-out pairs, 128 px, first loop) about 15 minutes.
+stored reference) takes five and a half to six hours on two CPU cores, the reference at 512 px
+about an hour per pair; ``--quick`` (three held-out pairs, 128 px, first loop) about 15 minutes.
 """
 
 from __future__ import annotations
@@ -320,6 +320,8 @@ def measure_reference(path: Path, names: list[str], size: int, steps: int, weigh
             "tv_weight": REFERENCE_TV,
             "fingerprint": fingerprint,
             "date": time.strftime("%Y-%m-%d"),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "commit": code_version(),
             "machine": run.machine()["cpu"],
         }
         _write_json(path, stored, rounded=False)  # the loss is a target: keep every digit
@@ -554,7 +556,8 @@ def markdown(report: dict) -> str:
             f"{LOOPS[r['tv_weight']]} | {ref['loss']:.4g}, {ref['seconds']:.0f} s "
             f"({ref['steps']} steps) | {_ours(r)} | {_speedup(r)} |"
         )
-    for r in sorted(big, key=lambda r: (r["pair"] not in held, r["pair"])):
+    order = list(pairs.PAIRS)
+    for r in sorted(big, key=lambda r: (r["pair"] not in held, order.index(r["pair"]))):
         ref = r["reference"]
         lines.append(
             f"| {r['pair']} | {'held out' if r['pair'] in held else 'settings'} | {r['size']} px | "
@@ -624,7 +627,7 @@ def _runs(rows: list[dict]) -> list[dict]:
 def _which_rows(rows: list[dict]) -> str:
     """'128 px, both loops' and the like: which rows of the table one run made."""
     parts = []
-    races = {r["pair"] for r in rows if r.get("against") == "stored reference"}
+    races = {(r["pair"], r["size"]) for r in rows if r.get("against") == "stored reference"}
     rows = [r for r in rows if r.get("against") != "stored reference"]
     for size in sorted({r["size"] for r in rows}):
         loops = sorted({r["tv_weight"] for r in rows if r["size"] == size})
@@ -632,7 +635,8 @@ def _which_rows(rows: list[dict]) -> str:
         what = "both loops" if len(loops) == 2 else f"the {LOOPS[loops[0]]} loop"
         parts.append(f"{size} px, {what}, {_pairs(len(pairs_))}")
     if races:
-        parts.append(f"the {REFERENCE_SIZE} px race, {_pairs(len(races))}")
+        sizes = "/".join(str(size) for size in sorted({size for _, size in races}))
+        parts.append(f"the {sizes} px race, {_pairs(len(races))}")
     return "; ".join(parts)
 
 
@@ -694,7 +698,12 @@ def main(argv=None) -> int:
         (config["race_512"] or args.smoke)
         and not args.no_512
         and (args.sizes is None or big["size"] in args.sizes)
+        and REFERENCE_TV in config["loops"]  # the race is the final loop's
     )
+    if not args.reference and not config["sizes"] and not config["race_512"]:
+        parser.error("nothing to measure: no row size left, and no race at 512 px")
+    if args.only and args.pairs != "held-out":
+        parser.error("--only names the pairs itself: give it without --pairs")
     weights = args.weights or run.weights_file(args.work)
     if not weights.is_file():
         raise SystemExit(f"--weights: {weights}: no such file")
@@ -720,6 +729,9 @@ def main(argv=None) -> int:
             if (
                 old is not None
                 and old["reference"]["fingerprint"] == references[n]["fingerprint"]
+                and old["reference"]["date"] == references[n]["date"]
+                and old["reference"]["steps"] == references[n]["steps"]
+                and f"{old['reference']['loss']:.4g}" == f"{references[n]['loss']:.4g}"
                 and old.get("run", {}).get("fingerprint") == report["last_run"]["fingerprint"]
             ):
                 print(f"{n} {big['size']}px: kept from an earlier run of this code")

@@ -261,6 +261,8 @@ def test_the_512_race_has_a_row_per_pair_and_no_verdict_on_part_of_the_pairs(sui
         "by scale, 1.06 eval./it.) | **20.0×** |"
     ) in table
     assert f"| {held[1]} | held out | 512 px |" in table and "ended at 1.20×" in table
+    # in the suite's order, as every other row (not alphabetical: held[1] sorts before held[0])
+    assert table.index(f"| {held[0]} |") < table.index(f"| {held[1]} |")
     # two of six pairs: the median of those measured, and no verdict
     assert "| 2 of 6: incomplete | 10.0× of those measured | 0.0× |" in table
     assert "met" not in table and "missed, target 20" not in table
@@ -270,10 +272,14 @@ def test_the_512_race_has_a_row_per_pair_and_no_verdict_on_part_of_the_pairs(sui
     row = _race_entry(held[2], 10.0, True) | {"size": 128, "tv_weight": 0.0}
     del row["against"]
     row["reference"] = {"seconds": 250.0, "steps": 1000, "loss": 5.0}
-    row["run"] = row["run"] | {"time": "2026-11-25T10:00:00", "command": "rows"}
+    row["run"] = row["run"] | {
+        "date": "2026-11-25",
+        "time": "2026-11-25T10:00:00",
+        "command": "rows",
+    }
     report["rows"][f"{held[2]} 128px tv0"] = row
     table = suite.markdown(report)
-    assert "- 2026-11-26, `rows` on `abc1234`: 128 px, the first (TV 0) loop, 1 pair (" in table
+    assert "- 2026-11-25, `rows` on `abc1234`: 128 px, the first (TV 0) loop, 1 pair (" in table
     assert "- 2026-11-26, `race` on `abc1234`: the 512 px race, 2 pairs (" in table
 
     for name in held[2:]:
@@ -336,3 +342,12 @@ def test_only_and_sizes_512_race_the_named_pairs_without_the_other_rows(
     assert calls["references"] == calls["races"] == []
     with pytest.raises(SystemExit):  # argparse: not a pair of the suite
         suite.main(["--only", "no-such-pair", *common])
+    # nothing left to measure, or --only with another set: refused before any work
+    for nothing in (["--quick", "--sizes", "512"], ["--sizes", "512", "--no-512"]):
+        with pytest.raises(SystemExit):
+            suite.main([*nothing, *common])
+    with pytest.raises(SystemExit):  # the race is the final loop's
+        suite.main(["--sizes", "512", "--loops", "0", *common])
+    with pytest.raises(SystemExit):
+        suite.main(["--pairs", "settings", "--only", a, *common])
+    assert calls["rows"] == [([128], list(suite.pairs.HELD_OUT_PAIRS))]  # nothing more ran
