@@ -109,6 +109,10 @@ CONFIGS = {
 REFERENCE_SIZE = 512
 #: how the tables name the race at 512 px
 BIG_RACE = "coarse to fine, against the stored reference"
+#: what a race_512 entry's "against" says, telling it from a 128/256 px row
+AGAINST_STORED = "stored reference"
+#: what a race_512 entry keeps of the stored reference it raced
+RACE_REFERENCE_KEYS = ("seconds", "steps", "loss", "date", "fingerprint")
 REFERENCE_TV = 30.0
 #: steps of the stored reference per size (the smoke test's stand-in is not checked)
 REFERENCE_STEPS = {REFERENCE_SIZE: 1000}
@@ -360,11 +364,25 @@ def race_512(name: str, size: int, steps, reference: dict, weights: Path) -> dic
         "size": size,
         "shape": list(content.shape[1:3]),
         "tv_weight": REFERENCE_TV,
-        "against": "stored reference",
-        "reference": {k: reference[k] for k in ("seconds", "steps", "loss", "date", "fingerprint")},
+        "against": AGAINST_STORED,
+        "reference": {k: reference[k] for k in RACE_REFERENCE_KEYS},
         "stylelib": ours,
         "speedup": reference["seconds"] / ours["seconds"] if ours["reached"] else None,
     }
+
+
+def race_kept(old: dict | None, reference: dict, fingerprint: dict) -> bool:
+    """Whether an earlier race entry ``old`` (from suite.json) still stands: code of this
+    ``fingerprint`` raced it, against a stored ``reference`` (from reference_512.json, every
+    digit kept) with the same fingerprint, date and steps, and the same seconds and loss to the
+    4 significant digits suite.json keeps (for an hour's reference, its time to the second)."""
+    if old is None:
+        return False
+    raced = run._rounded({k: reference[k] for k in RACE_REFERENCE_KEYS})
+    return (
+        run._rounded(old["reference"]) == raced
+        and old.get("run", {}).get("fingerprint") == fingerprint
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -540,7 +558,7 @@ def markdown(report: dict) -> str:
         + (
             'with untrained VGG19 weights (stylelib\'s seeded `"random"` network): the times '
             "are real, but the loss each side reaches, and so the time to reach it, depend on "
-            "the weights; with ImageNet weights these ratios will differ."
+            "the weights; with ImageNet weights these ratios may differ."
             if trained is False
             else "with the VGG19 weights file named in the JSON."
         ),
@@ -550,20 +568,10 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: (r["tv_weight"], r["size"], r["pair"] not in held)):
-        ref = r["reference"]
-        lines.append(
-            f"| {r['pair']} | {'held out' if r['pair'] in held else 'settings'} | {r['size']} px | "
-            f"{LOOPS[r['tv_weight']]} | {ref['loss']:.4g}, {ref['seconds']:.0f} s "
-            f"({ref['steps']} steps) | {_ours(r)} | {_speedup(r)} |"
-        )
+        lines.append(_table_row(r, held, race=False))
     order = list(pairs.PAIRS)
     for r in sorted(big, key=lambda r: (r["pair"] not in held, order.index(r["pair"]))):
-        ref = r["reference"]
-        lines.append(
-            f"| {r['pair']} | {'held out' if r['pair'] in held else 'settings'} | {r['size']} px | "
-            f"{LOOPS[r['tv_weight']]}, {BIG_RACE} | {ref['loss']:.4g}, {ref['seconds']:.0f} s "
-            f"({ref['steps']} steps, stored {ref['date']}) | {_ours(r)} | {_speedup(r)} |"
-        )
+        lines.append(_table_row(r, held, race=True))
     lines += [
         "",
         "| held-out pairs | pairs | median speed-up | worst pair |",
@@ -575,32 +583,12 @@ def markdown(report: dict) -> str:
             groups.setdefault((r["tv_weight"], r["size"]), []).append(r)
     expected = len(held.intersection(report["config"]["pairs"] or held))
     for (tv_weight, size), group in sorted(groups.items()):
-        median, worst = _stats(group)
-        target = TARGETS[tv_weight]
-        if len(group) < expected:  # no verdict on part of the pairs
-            lines.append(
-                f"| {LOOPS[tv_weight]}, {size} px | {len(group)} of {expected}: incomplete | "
-                f"{median:.1f}× of those measured | {worst:.1f}× |"
-            )
-            continue
-        lines.append(
-            f"| {LOOPS[tv_weight]}, {size} px | {len(group)} | "
-            f"{_verdict(median, target['median'])} | {_verdict(worst, target['worst'])} |"
-        )
+        label = f"{LOOPS[tv_weight]}, {size} px"
+        lines.append(_summary_row(label, group, expected, TARGETS[tv_weight]))
     big_held = [r for r in big if r["pair"] in held]
     if big_held:
-        median, worst = _stats(big_held)
-        what = f"| {LOOPS[REFERENCE_TV]}, {big_held[0]['size']} px, {BIG_RACE} "
-        if len(big_held) < expected:  # no verdict on part of the pairs
-            lines.append(
-                f"{what}| {len(big_held)} of {expected}: incomplete | "
-                f"{median:.1f}× of those measured | {worst:.1f}× |"
-            )
-        else:
-            lines.append(
-                f"{what}| {len(big_held)} | {_verdict(median, TARGETS['512']['median'])} | "
-                f"{worst:.1f}× (no target) |"
-            )
+        label = f"{LOOPS[REFERENCE_TV]}, {big_held[0]['size']} px, {BIG_RACE}"
+        lines.append(_summary_row(label, big_held, expected, TARGETS["512"]))
     if len(runs) > 1:
         lines += ["", "The rows come from these runs:", ""]
         for each in runs:
@@ -615,6 +603,35 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _table_row(r: dict, held: set[str], race: bool) -> str:
+    """One pair's line of the per-pair table: a 128/256 px row, or (``race``) a race against
+    the stored reference, which says so in its loop column and gives the reference's date."""
+    ref = r["reference"]
+    loop = f"{LOOPS[r['tv_weight']]}, {BIG_RACE}" if race else LOOPS[r["tv_weight"]]
+    steps = f"{ref['steps']} steps, stored {ref['date']}" if race else f"{ref['steps']} steps"
+    return (
+        f"| {r['pair']} | {'held out' if r['pair'] in held else 'settings'} | {r['size']} px | "
+        f"{loop} | {ref['loss']:.4g}, {ref['seconds']:.0f} s ({steps}) | {_ours(r)} | "
+        f"{_speedup(r)} |"
+    )
+
+
+def _summary_row(label: str, group: list[dict], expected: int, target: dict) -> str:
+    """The held-out median and worst pair of one kind of row against ``target``; no verdict
+    while fewer than ``expected`` pairs are in, and none on the worst pair when ``target``
+    sets none (the 512 px race)."""
+    median, worst = _stats(group)
+    if len(group) < expected:  # no verdict on part of the pairs
+        return (
+            f"| {label} | {len(group)} of {expected}: incomplete | "
+            f"{median:.1f}× of those measured | {worst:.1f}× |"
+        )
+    worst_cell = (
+        _verdict(worst, target["worst"]) if "worst" in target else f"{worst:.1f}× (no target)"
+    )
+    return f"| {label} | {len(group)} | {_verdict(median, target['median'])} | {worst_cell} |"
+
+
 def _runs(rows: list[dict]) -> list[dict]:
     """The runs that made these rows, oldest first, each with its rows."""
     runs = {}
@@ -627,8 +644,8 @@ def _runs(rows: list[dict]) -> list[dict]:
 def _which_rows(rows: list[dict]) -> str:
     """'128 px, both loops' and the like: which rows of the table one run made."""
     parts = []
-    races = {(r["pair"], r["size"]) for r in rows if r.get("against") == "stored reference"}
-    rows = [r for r in rows if r.get("against") != "stored reference"]
+    races = {(r["pair"], r["size"]) for r in rows if r.get("against") == AGAINST_STORED}
+    rows = [r for r in rows if r.get("against") != AGAINST_STORED]
     for size in sorted({r["size"] for r in rows}):
         loops = sorted({r["tv_weight"] for r in rows if r["size"] == size})
         pairs_ = {r["pair"] for r in rows if r["size"] == size}
@@ -725,15 +742,7 @@ def main(argv=None) -> int:
     if config["race_512"]:
         done = report.setdefault("race_512", {})
         for n in names:
-            old = done.get(n)
-            if (
-                old is not None
-                and old["reference"]["fingerprint"] == references[n]["fingerprint"]
-                and old["reference"]["date"] == references[n]["date"]
-                and old["reference"]["steps"] == references[n]["steps"]
-                and f"{old['reference']['loss']:.4g}" == f"{references[n]['loss']:.4g}"
-                and old.get("run", {}).get("fingerprint") == report["last_run"]["fingerprint"]
-            ):
+            if race_kept(done.get(n), references[n], report["last_run"]["fingerprint"]):
                 print(f"{n} {big['size']}px: kept from an earlier run of this code")
                 continue
             done[n] = race_512(n, big["size"], config["lbfgs_steps"], references[n], weights)

@@ -288,25 +288,29 @@ def test_the_512_race_has_a_row_per_pair_and_no_verdict_on_part_of_the_pairs(sui
     assert "| 6 | 24.0× (met, target 20×) | 0.0× (no target) |" in table
 
 
-def test_only_and_sizes_512_race_the_named_pairs_without_the_other_rows(
-    suite, tmp_path, monkeypatch
-):
-    """`--sizes 512 --only A B`: the race at 512 px on those pairs, needing their stored
-    references only, and no 128/256 px rows; `--sizes 128` alone: no race."""
+#: a stored reference as reference_512.json keeps it (every digit; photo-like x stripes's)
+STORED_REFERENCE = {
+    "seconds": 3675.391314818,
+    "steps": 1000,
+    "loss": 4485039.0,
+    "date": "2026-11-26",
+    "fingerprint": {"weights": "w"},
+    "commit": "41e9e46",
+}
+
+
+def _fake_suite(suite, monkeypatch, tmp_path, earlier_races: dict) -> tuple[dict, list[str]]:
+    """suite.main with its measuring replaced: the rows' run returns a report holding
+    ``earlier_races``, every stored reference is STORED_REFERENCE, and a race returns a made-up
+    entry; returns the calls each made, and the arguments every run needs."""
     calls = {"rows": [], "references": [], "races": []}
 
     def fake_measure(config, names, weights, path, fresh, command=""):
         calls["rows"].append((list(config["sizes"]), list(names)))
-        last = {
-            "date": "d",
-            "time": "t",
-            "commit": None,
-            "command": command,
-            "fingerprint": {"stylelib": "s", "reference": "r", "weights": "w", "tensorflow": "t"},
-        }
+        last = _race_entry("any", 1.0, True)["run"] | {"command": command}
         return {
             "rows": {},
-            "race_512": {},
+            "race_512": dict(earlier_races),
             "machine": {"cpu": "c", "cores": 2, "tensorflow": "t"},
             "config": config,
             "weights_trained": False,
@@ -315,7 +319,7 @@ def test_only_and_sizes_512_race_the_named_pairs_without_the_other_rows(
 
     def fake_reference(path, name, size, weights):
         calls["references"].append(name)
-        return {"seconds": 3600.0, "steps": 1000, "loss": 5.0, "date": "d", "fingerprint": {}}
+        return dict(STORED_REFERENCE)
 
     def fake_race(name, size, steps, reference, weights):
         calls["races"].append((name, size))
@@ -326,7 +330,15 @@ def test_only_and_sizes_512_race_the_named_pairs_without_the_other_rows(
     monkeypatch.setattr(suite, "race_512", fake_race)
     weights = tmp_path / "vgg19_random_notop.weights.h5"
     weights.write_bytes(b"not really weights")
-    common = ["--weights", str(weights), "--out", str(tmp_path)]
+    return calls, ["--weights", str(weights), "--out", str(tmp_path)]
+
+
+def test_only_and_sizes_512_race_the_named_pairs_without_the_other_rows(
+    suite, tmp_path, monkeypatch
+):
+    """`--sizes 512 --only A B`: the race at 512 px on those pairs, needing their stored
+    references only, and no 128/256 px rows; `--sizes 128` alone: no race."""
+    calls, common = _fake_suite(suite, monkeypatch, tmp_path, earlier_races={})
     a, b = list(suite.pairs.HELD_OUT_PAIRS)[:2]
     assert suite.main(["--sizes", "512", "--only", a, b, *common]) == 0
     assert calls == {"rows": [([], [a, b])], "references": [a, b], "races": [(a, 512), (b, 512)]}
@@ -351,3 +363,46 @@ def test_only_and_sizes_512_race_the_named_pairs_without_the_other_rows(
     with pytest.raises(SystemExit):
         suite.main(["--pairs", "settings", "--only", a, *common])
     assert calls["rows"] == [([128], list(suite.pairs.HELD_OUT_PAIRS))]  # nothing more ran
+
+
+def _stored_race(suite) -> dict:
+    """A race against STORED_REFERENCE as suite.json keeps it: through JSON, 4 digits."""
+    entry = _race_entry("photolike-stripes", 591.5, True)
+    entry["reference"] = {k: STORED_REFERENCE[k] for k in suite.RACE_REFERENCE_KEYS}
+    return json.loads(json.dumps(suite.run._rounded(entry)))
+
+
+def test_an_earlier_race_is_kept_only_against_the_same_reference_and_code(suite):
+    """A 512 px race already in the report stands only while the code that ran it and the
+    stored reference it raced are the same (as far as suite.json's 4 digits tell): a changed
+    reference or changed code races again (ten minutes), and an unchanged one is not raced
+    for nothing."""
+    entry = _stored_race(suite)
+    assert entry["reference"]["seconds"] == 3675.0  # the stored race's, rounded
+    code = entry["run"]["fingerprint"]
+    stored = dict(STORED_REFERENCE)  # every digit, and a field the race does not keep
+    assert suite.race_kept(entry, stored, code)
+    assert not suite.race_kept(None, stored, code)
+    assert not suite.race_kept(entry, stored, code | {"stylelib": "changed"})
+    for changed in (
+        {"seconds": 3676.0},
+        {"loss": 4486000.0},
+        {"date": "2026-11-27"},
+        {"steps": 500},
+        {"fingerprint": {"weights": "other"}},
+    ):
+        assert not suite.race_kept(entry, stored | changed, code), changed
+
+
+def test_a_race_of_the_same_code_and_reference_is_kept_and_the_others_run(
+    suite, tmp_path, monkeypatch
+):
+    """`--sizes 512 --only A B` where A's race is in suite.json already, against the same stored
+    reference and by the same code: only B is raced, and A's entry is the one it had."""
+    a, b = list(suite.pairs.HELD_OUT_PAIRS)[:2]
+    earlier = _stored_race(suite) | {"pair": a}
+    calls, common = _fake_suite(suite, monkeypatch, tmp_path, earlier_races={a: earlier})
+    assert suite.main(["--sizes", "512", "--only", a, b, *common]) == 0
+    assert calls["references"] == [a, b] and calls["races"] == [(b, 512)]
+    report = json.loads((tmp_path / "suite.json").read_text())
+    assert report["race_512"][a] == earlier
