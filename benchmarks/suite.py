@@ -634,7 +634,7 @@ def _summary_row(label: str, group: list[dict], expected: int, target: dict) -> 
             median_cell += (
                 f": {verdict} whatever the other {missing} do (target {target['median']:g}×)"
             )
-        worst_cell = f"{worst:.1f}×"
+        worst_cell = f"{worst:.1f}×" + ("" if "worst" in target else " (no target)")
         if "worst" in target and worst < target["worst"]:  # the worst can only fall
             worst_cell = _verdict(worst, target["worst"])
         return (

@@ -266,8 +266,8 @@ def test_the_512_race_has_a_row_per_pair_and_a_verdict_on_part_only_where_the_re
     # in the suite's order, as every other row (not alphabetical: held[1] sorts before held[0])
     assert table.index(f"| {held[0]} |") < table.index(f"| {held[1]} |")
     # two of six pairs: the median of those measured, and no verdict
-    assert "| 2 of 6: incomplete | 10.0× of those measured | 0.0× |" in table
-    assert "met" not in table and "missed, target 20" not in table
+    assert "| 2 of 6: incomplete | 10.0× of those measured | 0.0× (no target) |" in table
+    assert "met" not in table and "whatever the other" not in table
     assert "`race` on `abc1234`" in table
 
     # with a row of another run, the table lists both runs and what each made
@@ -291,7 +291,7 @@ def test_the_512_race_has_a_row_per_pair_and_a_verdict_on_part_only_where_the_re
     table = suite.markdown(report)
     assert (
         "| 4 of 6: incomplete | 0.0× of those measured: missed whatever the other 2 do "
-        "(target 20×) | 0.0× |"
+        "(target 20×) | 0.0× (no target) |"
     ) in table
     # four of six, all 20x or more: met whatever the other two do (at least (20 + 24) / 2)
     for name in held[1:4]:
@@ -424,3 +424,41 @@ def test_a_race_of_the_same_code_and_reference_is_kept_and_the_others_run(
     assert calls["references"] == [a, b] and calls["races"] == [(b, 512)]
     report = json.loads((tmp_path / "suite.json").read_text())
     assert report["race_512"][a] == earlier
+
+
+def test_a_summary_on_part_of_the_pairs_gives_only_the_verdicts_the_rest_cannot_change(suite):
+    """Six pairs expected, some measured: a verdict on the median only when the missing pairs
+    could not change it, were they all misses (0x) or unboundedly fast; on the worst pair, a
+    miss as soon as one measured pair is below its target (the worst can only fall)."""
+
+    def summary(ratios, target):
+        rows = [
+            {
+                "speedup": r or None,
+                "reference": {"seconds": 100.0 * r},
+                "stylelib": {"seconds": 100.0},
+            }
+            for r in ratios
+        ]
+        return suite._summary_row("x", rows, 6, target)
+
+    race = {"median": 20.0}  # the 512 px race's target: none on the worst pair
+    # the README's case: 6.2x and two misses; three more at 33.8x or above would make it 20x
+    assert (
+        summary([6.2, 0, 0], race)
+        == "| x | 3 of 6: incomplete | 0.0× of those measured | 0.0× (no target) |"
+    )
+    # three misses and a 40x: at best (0 + 40) / 2 = 20x, which meets the target: no verdict
+    assert "whatever" not in summary([0, 0, 0, 40], race)
+    # three misses and a 20x: at best (0 + 20) / 2 = 10x
+    assert "missed whatever the other 2 do (target 20×)" in summary([0, 0, 0, 20], race)
+    # four at 20x: at worst (20 + 20) / 2 = 20x, met; one at 25x alone says nothing yet
+    assert "20.0× of those measured: met whatever the other 2 do" in summary([20] * 4, race)
+    assert (
+        summary([25], race)
+        == "| x | 1 of 6: incomplete | 25.0× of those measured | 25.0× (no target) |"
+    )
+
+    first = {"median": 15.0, "worst": 10.0}  # a loop's targets
+    assert summary([0, 12], first).endswith("| 0.0× (missed, target 10×) |")
+    assert summary([12, 14], first).endswith("| 13.0× of those measured | 12.0× |")
