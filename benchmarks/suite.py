@@ -624,26 +624,22 @@ def _summary_row(label: str, group: list[dict], expected: int, target: dict) -> 
     (from 0× to unbounded)."""
     median, worst = _stats(group)
     missing = expected - len(group)
-    if missing > 0:  # a verdict on part of the pairs only where the rest cannot change it
-        values = [_ratio(r) or 0.0 for r in group]
-        best = statistics.median(values + [math.inf] * missing)
-        least = statistics.median(values + [0.0] * missing)
-        median_cell = f"{median:.1f}× of those measured"
-        if best < target["median"] or least >= target["median"]:
-            verdict = "missed" if best < target["median"] else "met"
-            median_cell += (
-                f": {verdict} whatever the other {missing} do (target {target['median']:g}×)"
-            )
-        worst_cell = f"{worst:.1f}×" + ("" if "worst" in target else " (no target)")
-        if "worst" in target and worst < target["worst"]:  # the worst can only fall
-            worst_cell = _verdict(worst, target["worst"])
-        return (
-            f"| {label} | {len(group)} of {expected}: incomplete | {median_cell} | {worst_cell} |"
-        )
-    worst_cell = (
-        _verdict(worst, target["worst"]) if "worst" in target else f"{worst:.1f}× (no target)"
-    )
-    return f"| {label} | {len(group)} | {_verdict(median, target['median'])} | {worst_cell} |"
+    if "worst" not in target:
+        worst_cell = f"{worst:.1f}× (no target)"
+    elif missing and worst >= target["worst"]:  # no verdict yet: the worst can only fall
+        worst_cell = f"{worst:.1f}×"
+    else:
+        worst_cell = _verdict(worst, target["worst"])
+    if not missing:
+        return f"| {label} | {len(group)} | {_verdict(median, target['median'])} | {worst_cell} |"
+    values = [_ratio(r) or 0.0 for r in group]
+    best = statistics.median(values + [math.inf] * missing)
+    least = statistics.median(values + [0.0] * missing)
+    median_cell = f"{median:.1f}× of those measured"
+    if best < target["median"] or least >= target["median"]:
+        verdict = "missed" if best < target["median"] else "met"
+        median_cell += f": {verdict} whatever the other {missing} do (target {target['median']:g}×)"
+    return f"| {label} | {len(group)} of {expected}: incomplete | {median_cell} | {worst_cell} |"
 
 
 def _runs(rows: list[dict]) -> list[dict]:
