@@ -420,7 +420,7 @@ def markdown(report: dict) -> str:
         mib = r["peak_rss_mb"]
         lines.append(
             f"| {r['size']} px | {scales} | {r['seconds']:.0f} s | "
-            f"{mib:,.0f} MiB ({mib * MIB / 1e9:.2f} GB) | {_memory_verdict(r['size'], mib)} |"
+            f"{mib:,.0f} MiB ({mib * MIB / 1e9:.3f} GB) | {_memory_verdict(r['size'], mib)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -64,7 +64,7 @@ def test_update_readme_replaces_only_between_markers(tmp_path):
 
 
 def test_table_c_judges_the_1024_px_peak_against_5_gb():
-    """Issue 12's target is 5 GB (10^9 bytes) = 4768.4 MiB; only the 1024 px row is judged."""
+    """Issue 12's target is 5 GB (5 x 10^9 bytes) = 4768.4 MiB; only the 1024 px row is judged."""
     report = {
         "date": "2026-01-01",
         "machine": {"cpu": "cpu", "cores": 2, "tensorflow": "2"},
@@ -81,7 +81,7 @@ def test_table_c_judges_the_1024_px_peak_against_5_gb():
         ],
     }
     table = bench.markdown(report)
-    assert "| 512 px | 512 (1) | 1 s | 9,000 MiB (9.44 GB) | – |" in table
-    assert "| 1024 px | 1024 (1) | 1 s | 4,768 MiB (5.00 GB) | **met** |" in table
+    assert "| 512 px | 512 (1) | 1 s | 9,000 MiB (9.437 GB) | – |" in table
+    assert "| 1024 px | 1024 (1) | 1 s | 4,768 MiB (5.000 GB) | **met** |" in table
     report["coarse_to_fine"][1]["peak_rss_mb"] = 4769.0
-    assert "| 4,769 MiB (5.00 GB) | **missed** |" in bench.markdown(report)
+    assert "| 4,769 MiB (5.001 GB) | **missed** |" in bench.markdown(report)
