@@ -638,7 +638,8 @@ def _summary_row(label: str, group: list[dict], expected: int, target: dict) -> 
     median_cell = f"{median:.1f}× of those measured"
     if best < target["median"] or least >= target["median"]:
         verdict = "missed" if best < target["median"] else "met"
-        median_cell += f": {verdict} whatever the other {missing} do (target {target['median']:g}×)"
+        others = "the other one does" if missing == 1 else f"the other {missing} do"
+        median_cell += f": {verdict} whatever {others} (target {target['median']:g}×)"
     return f"| {label} | {len(group)} of {expected}: incomplete | {median_cell} | {worst_cell} |"
 
 

@@ -443,7 +443,7 @@ def test_a_summary_on_part_of_the_pairs_gives_only_the_verdicts_the_rest_cannot_
         return suite._summary_row("x", rows, 6, target)
 
     race = {"median": 20.0}  # the 512 px race's target: none on the worst pair
-    # the README's case: 6.2x and two misses; three more at 33.8x or above would make it 20x
+    # 6.2x and two misses (the 512 px race after three pairs); three more at 33.8x or above would make it 20x
     assert (
         summary([6.2, 0, 0], race)
         == "| x | 3 of 6: incomplete | 0.0× of those measured | 0.0× (no target) |"
@@ -452,6 +452,11 @@ def test_a_summary_on_part_of_the_pairs_gives_only_the_verdicts_the_rest_cannot_
     assert "whatever" not in summary([0, 0, 0, 40], race)
     # three misses and a 20x: at best (0 + 20) / 2 = 10x
     assert "missed whatever the other 2 do (target 20×)" in summary([0, 0, 0, 20], race)
+    # five of six, four of them misses: the median is 0x whatever the sixth does
+    assert summary([6.2, 0, 0, 0, 0], race) == (
+        "| x | 5 of 6: incomplete | 0.0× of those measured: missed whatever the other one does "
+        "(target 20×) | 0.0× (no target) |"
+    )
     # four at 20x: at worst (20 + 20) / 2 = 20x, met; one at 25x alone says nothing yet
     assert "20.0× of those measured: met whatever the other 2 do" in summary([20] * 4, race)
     assert (
