@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from memory import MIB, own_peak_rss_mib  # benchmarks import each other by name
 
 import stylelib  # imports TensorFlow quietly
 from stylelib._tf import tf
@@ -69,7 +70,6 @@ WARMUP_STEPS = 3
 
 #: Issue 12's memory target: peak RSS of the 1024 px coarse-to-fine run, in bytes (5 GB).
 MEMORY_TARGET_SIZE, MEMORY_TARGET_BYTES = 1024, 5e9
-MIB = 2**20
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,8 +295,6 @@ def race(config, weights: Path) -> list[dict]:
 
 def coarse_to_fine_child(size: int, steps: dict, weights: str) -> dict:
     """c. (in a subprocess) one coarse-to-fine L-BFGS run ending at ``size`` px."""
-    from memory import own_peak_rss_mib  # benchmarks/ is on sys.path: this runs as the script
-
     content, style = images(size)
     sides = sorted(s for s in steps if s <= size)
     start = time.perf_counter()

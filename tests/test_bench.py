@@ -9,18 +9,13 @@ reference loop and stylelib compute the same objective, and that the reports are
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-from .conftest import run_benchmark
+from .conftest import import_benchmark, run_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "run.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+bench = import_benchmark("run")
 
 
 @pytest.fixture(scope="module")
