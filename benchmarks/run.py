@@ -293,19 +293,26 @@ def race(config, weights: Path) -> list[dict]:
     return rows
 
 
-def coarse_to_fine_child(size: int, steps: dict, weights: str) -> dict:
-    """c. (in a subprocess) one coarse-to-fine L-BFGS run ending at ``size`` px."""
-    content, style = images(size)
+def coarse_to_fine_run(content, style, size: int, steps: dict, weights: str, **options):
+    """Table c's run: L-BFGS coarse to fine over the sides of ``steps`` up to ``size`` px, with
+    ``steps[side]`` iterations at each; ``options`` go to ``stylize``. Returns its result."""
     sides = sorted(s for s in steps if s <= size)
-    start = time.perf_counter()
-    result = stylelib.stylize(
+    return stylelib.stylize(
         content,
         style,
         optimizer="lbfgs",
         scales=sides,
         scale_steps=[steps[s] for s in sides],
         weights=weights,
+        **options,
     )
+
+
+def coarse_to_fine_child(size: int, steps: dict, weights: str) -> dict:
+    """c. (in a subprocess) one coarse-to-fine L-BFGS run ending at ``size`` px."""
+    content, style = images(size)
+    start = time.perf_counter()
+    result = coarse_to_fine_run(content, style, size, steps, weights)
     seconds = time.perf_counter() - start
     history = result.history_arrays()
     return {
