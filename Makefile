@@ -19,7 +19,8 @@
 #                    weights, offline): long
 # Benchmarks (benchmarks/, write benchmarks/results/; hours, not part of the tests):
 #   make bench       the speed suite on the held-out pairs (needs make bench-reference first),
-#                    the tutorial race, memory over long runs, the feed-forward network
+#                    the tutorial race, memory over long runs, where the 1024 px run's
+#                    peak memory goes (benchmarks/peak.py), the feed-forward network
 #   make bench-quick the speed suite's quick variant (3 pairs, 128 px, first loop; ~15 minutes)
 #   make bench-reference  the tutorial loop's 1000 steps at 512 px per pair, kept for make bench
 # Also: make nav, make strip, make clean.
@@ -148,6 +149,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/suite.py --readme README.md
 	$(BIN)/python benchmarks/run.py --readme README.md
 	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/peak.py
 	$(BIN)/python benchmarks/feedforward.py
 
 bench-quick: $(STAMP)
