@@ -33,7 +33,8 @@ freed, instead of glibc raising that size up to 32 MiB as blocks are freed), and
 every iteration, from stylize's callback, handing free memory back to the system; within an
 iteration nothing changes, so its peak is a lower bound of what trimming can save). They show how
 much of the peak is memory malloc keeps; neither is stylelib's setting (README "Memory over long
-runs" says what the threshold costs). ``LD_PRELOAD`` is recorded when set (another allocator).
+runs" says what the threshold costs). Each child records the allocator variables it ran with,
+and ``LD_PRELOAD`` when set (another allocator).
 The run's seconds are recorded, but the sampler (mallinfo2 locks malloc's arenas 100 times a
 second) and variants run at once (``--jobs``) make them no timing.
 
@@ -73,7 +74,7 @@ VARIANTS = {
 }
 #: Variables that change glibc's allocator: removed from every child's environment first.
 ALLOCATOR_VARIABLES = ("MALLOC_", "GLIBC_TUNABLES")
-#: Variables a report records: the variants' own, and another allocator put in front of glibc's.
+#: Variables a report records besides those: the variants' own, and another allocator in front.
 ENVIRONMENT = sorted({k for v in VARIANTS.values() for k in v} | {"LD_PRELOAD"})
 SAMPLE_SECONDS = 0.01
 #: VGG19 up to block5_conv2 (the deepest layer stylelib's default loss reads, model.py):
@@ -187,7 +188,11 @@ def child(size: int, steps: dict[int, int], weights: str) -> dict:
     return {
         "size": size,
         "output": [height, width],
-        "environment": {k: os.environ[k] for k in sorted(os.environ) if k in ENVIRONMENT},
+        "environment": {
+            k: os.environ[k]
+            for k in sorted(os.environ)
+            if k in ENVIRONMENT or k.startswith(ALLOCATOR_VARIABLES)
+        },
         "peak_rss_mib": own_peak_rss_mib(),
         "samples": len(samples),
         "sampled_peak": {
@@ -252,7 +257,7 @@ def markdown(report: dict) -> str:
         f"Hopper and waves; {first['size']} px, height x width "
         f"{first['output'][0]} x {first['output'][1]}; scales (iterations) "
         f"{' -> '.join(f'{k} ({v})' for k, v in report['steps'].items())}). "
-        f"Samples every {SAMPLE_SECONDS * 1000:.0f} ms. In use: malloc's blocks handed out "
+        f"Samples about every {SAMPLE_SECONDS * 1000:.0f} ms. In use: malloc's blocks handed out "
         "(mallinfo2 uordblks + hblkhd), each counted whole, touched or not. Kept: free memory "
         "malloc holds (fordblks), resident or not: at most what returning it at once would "
         "save (malloc_trim leaves its pages not resident, so the trim row's is not comparable). "

@@ -20,7 +20,8 @@ peak = import_benchmark("peak")
 @pytest.mark.skipif(peak.malloc_reader() is None, reason="benchmarks/peak.py needs glibc (Linux)")
 def test_peak_smoke_report_is_complete(tmp_path, monkeypatch):
     """Each variant runs with its own allocator settings and none inherited from the caller."""
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "1")  # removed from every child's environment
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "1")  # both removed from every child's environment
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "999999")
     run_benchmark(
         "peak.py",
         "--smoke",
